@@ -1,0 +1,256 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { canonicalDataModel } from './models/data-models.ts';
+
+/**
+ * Configuration is read once at start, validated, frozen and passed explicitly.
+ * Every default of SPEC section 8 is a setting here.
+ */
+const id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._~-]+$/, 'may hold only letters, digits and . _ ~ -');
+const environment = z.enum(['production', 'staging', 'development']);
+const ms = z.number().int().min(0);
+
+const sourceSchema = z.strictObject({
+  id,
+  name: z.string().min(1),
+  environment,
+  clientId: z.string().min(1).max(256),
+  clientSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+  jwksUrl: z.url().optional(),
+  /** A disabled source cannot get tokens, and the tokens it has stop working. */
+  disabled: z.boolean().default(false),
+});
+
+const destinationSchema = z.strictObject({
+  id,
+  name: z.string().min(1),
+  environment,
+  url: z.url({ protocol: /^https?$/ }),
+  fhirBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  verificationToken: z.string().min(1).optional(),
+  signingSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+  timeoutMs: ms.min(1).optional(),
+  queryTimeoutMs: ms.min(1).optional(),
+  retryInitialDelayMs: ms.optional(),
+  retryMaxDelayMs: ms.optional(),
+});
+
+const subscriptionSchema = z.strictObject({
+  source: id,
+  dataModel: z.string().min(1),
+  eventTypes: z.array(z.string().min(1)).optional(),
+  destination: id,
+});
+
+const organizationSchema = z
+  .strictObject({
+    id,
+    name: z.string().min(1),
+    alertEmail: z.email().optional(),
+    /** Requests per client IP per rate window for this organization's traffic (below the server's). */
+    rateLimit: z.number().int().min(1).optional(),
+    platformKeys: z.array(z.string().min(16, 'must be at least 16 characters')).default([]),
+    sources: z.array(sourceSchema).default([]),
+    destinations: z.array(destinationSchema).default([]),
+    subscriptions: z.array(subscriptionSchema).default([]),
+  })
+  .superRefine((org, ctx) => {
+    const sources = new Set(org.sources.map((s) => s.id));
+    const destinations = new Set(org.destinations.map((d) => d.id));
+    unique(org.sources, 'sources', ctx);
+    unique(org.destinations, 'destinations', ctx);
+    org.subscriptions.forEach((s, i) => {
+      if (!canonicalDataModel(s.dataModel))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subscriptions', i, 'dataModel'],
+          message: `unknown data model "${s.dataModel}"`,
+        });
+      if (!sources.has(s.source))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subscriptions', i, 'source'],
+          message: `unknown source "${s.source}"`,
+        });
+      if (!destinations.has(s.destination))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subscriptions', i, 'destination'],
+          message: `unknown destination "${s.destination}"`,
+        });
+    });
+    org.sources.forEach((s, i) => {
+      if (!s.clientSecret && !s.jwks && !s.jwksUrl)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sources', i],
+          message: 'needs clientSecret, jwks or jwksUrl',
+        });
+    });
+  });
+
+function unique(items: { id: string }[], path: string, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  items.forEach((item, i) => {
+    if (seen.has(item.id))
+      ctx.addIssue({ code: 'custom', path: [path, i, 'id'], message: `duplicate id "${item.id}"` });
+    seen.add(item.id);
+  });
+}
+
+const deliverySchema = z.strictObject({
+  /** False: this process serves the APIs only and leaves delivery to other instances. */
+  enabled: z.boolean().default(true),
+  asyncTimeoutMs: ms.min(1).default(60_000),
+  syncTimeoutMs: ms.min(1).default(120_000),
+  retryInitialDelayMs: ms.default(10_000),
+  retryMaxDelayMs: ms.default(120_000),
+  nonProductionRetryDelayMs: ms.default(5_000),
+  alertAfterAttempts: z.number().int().min(1).default(3),
+  leaseMs: ms.min(1_000).default(30_000),
+  concurrency: z.number().int().min(1).max(10_000).default(256),
+  batchSize: z.number().int().min(1).max(1_000).default(32),
+  pollIntervalMs: ms.min(10).default(1_000),
+  responseExcerptBytes: z.number().int().min(0).default(4_096),
+  shutdownGraceMs: ms.default(10_000),
+});
+
+const serverSchema = z.strictObject({
+  port: z.number().int().min(0).max(65_535).default(8080),
+  host: z.string().default('0.0.0.0'),
+  dataDir: z.string().default('./data'),
+  databaseUrl: z.string().optional(),
+  adminKey: z.string().min(16).optional(),
+  payloadLimitBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(10 * 1024 * 1024),
+  rateLimit: z.number().int().min(1).default(7_500),
+  rateWindowMs: ms.min(1).default(5 * 60_000),
+  accessTokenSeconds: z.number().int().min(1).default(3_600),
+  legacyTokenSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 3_600),
+  /** Refresh tokens of the legacy flow; each works once. */
+  refreshTokenSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .default(30 * 24 * 3_600),
+  idempotencyWindowMs: ms.default(24 * 3_600_000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Proxies (IPs or CIDRs) whose X-Forwarded-For is believed when finding the client IP. */
+  trustedProxies: z.array(z.string().min(1)).default([]),
+  /** Redis for rate-limit counts shared by every instance; without it each process counts alone. */
+  redisUrl: z.string().optional(),
+  /** Prefix of Switchboard's keys in that Redis, for deployments that share one. */
+  redisKeyPrefix: z.string().min(1).default('switchboard'),
+  /** Slow-loris guards: the whole header, and the whole request, must arrive within these. */
+  headersTimeoutMs: ms.min(100).default(30_000),
+  requestTimeoutMs: ms.min(100).default(120_000),
+  keepAliveTimeoutMs: ms.min(100).default(72_000),
+  /** Base URL the server is reached at; `aud` of JWT assertions is checked against it. */
+  publicUrl: z.url().optional(),
+});
+
+const configSchema = z
+  .strictObject({
+    server: serverSchema.default(serverSchema.parse({})),
+    delivery: deliverySchema.default(deliverySchema.parse({})),
+    organizations: z.array(organizationSchema).default([]),
+  })
+  .superRefine((config, ctx) => {
+    unique(config.organizations, 'organizations', ctx);
+    const clientIds = new Map<string, string>();
+    config.organizations.forEach((org, o) =>
+      org.sources.forEach((s, i) => {
+        const other = clientIds.get(s.clientId);
+        if (other)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['organizations', o, 'sources', i, 'clientId'],
+            message: `clientId "${s.clientId}" is already used by ${other}`,
+          });
+        clientIds.set(s.clientId, `${org.id}/${s.id}`);
+      }),
+    );
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type OrganizationConfig = z.infer<typeof organizationSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type DestinationConfig = z.infer<typeof destinationSchema>;
+export type DeliverySettings = Config['delivery'];
+export type ServerSettings = Config['server'];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates a raw config object; throws a ConfigError naming every bad field. */
+export function parseConfig(raw: unknown): Readonly<Config> {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map(
+      (issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return deepFreeze(result.data);
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads SWITCHBOARD_CONFIG (if set) and applies the environment variables on top. */
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  let raw: Record<string, unknown> = {};
+  if (env.SWITCHBOARD_CONFIG) {
+    const path = resolve(env.SWITCHBOARD_CONFIG);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`Cannot read SWITCHBOARD_CONFIG file ${path}: ${(error as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError(`SWITCHBOARD_CONFIG file ${path} is not valid JSON: ${(error as Error).message}`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new ConfigError(`SWITCHBOARD_CONFIG file ${path} must hold a JSON object`);
+  }
+  const server = { ...((raw.server as Record<string, unknown> | undefined) ?? {}) };
+  if (env.PORT !== undefined) server.port = toInt(env.PORT, 'PORT');
+  if (env.HOST) server.host = env.HOST;
+  if (env.DATA_DIR) server.dataDir = env.DATA_DIR;
+  if (env.DATABASE_URL) server.databaseUrl = env.DATABASE_URL;
+  if (env.SWITCHBOARD_ADMIN_KEY) server.adminKey = env.SWITCHBOARD_ADMIN_KEY;
+  if (env.LOG_LEVEL) server.logLevel = env.LOG_LEVEL;
+  if (env.REDIS_URL) server.redisUrl = env.REDIS_URL;
+  return parseConfig({ ...raw, server });
+}
+
+function toInt(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n))
+    throw new ConfigError(`Invalid configuration:\n  ${name}: must be a whole number`);
+  return n;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

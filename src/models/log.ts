@@ -1,0 +1,71 @@
+/** Log status names follow Redox's logs (SPEC 5.6). */
+export type LogStatus = 'pending' | 'succeeded' | 'failed' | 'filtered';
+export type LogState = 'queued' | 'processing' | 'retrying';
+export type LogType = 'send' | 'request';
+export type QueueState = 'active' | 'blocked' | 'paused';
+export type AttemptOutcome = 'succeeded' | 'warning' | 'failed';
+
+export interface Log {
+  id: string;
+  messageId: number;
+  transmissionId: number;
+  orgId: string;
+  type: LogType;
+  status: LogStatus;
+  state?: LogState;
+  sourceId: string;
+  destinationId: string | null;
+  dataModel: string;
+  eventType: string;
+  test: boolean;
+  sequence: number | null;
+  attemptCount: number;
+  nextAttemptAt: number | null;
+  retryOf: string | null;
+  failedReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Attempt {
+  id: string;
+  logId: string;
+  number: number;
+  startedAt: number;
+  durationMs: number;
+  requestUrl: string;
+  statusCode: number | null;
+  responseExcerpt: string | null;
+  error: string | null;
+  outcome: AttemptOutcome;
+}
+
+export interface LogDetail {
+  log: Log;
+  payload: unknown;
+  attempts: Attempt[];
+  related: Log[];
+}
+
+export interface QueueView {
+  destinationId: string;
+  state: QueueState;
+  depth: number;
+  oldestQueuedAt: number | null;
+  head: Log | null;
+  lastError: { attemptId: string; at: number; statusCode: number | null; error: string | null } | null;
+  paused: { by: string; reason: string | null; at: number } | null;
+}
+
+export interface LogFilter {
+  status?: LogStatus;
+  dataModel?: string;
+  eventType?: string;
+  sourceId?: string;
+  destinationId?: string;
+  test?: boolean;
+  from?: number;
+  to?: number;
+  messageId?: number;
+  q?: string;
+}
