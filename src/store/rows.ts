@@ -1,0 +1,111 @@
+import type { Attempt, AttemptOutcome, Log, LogState, LogStatus, LogType } from '../models/log.ts';
+
+/**
+ * Row shapes shared by every store implementation: both use the same column names, so the
+ * mapping to domain objects lives here once.
+ */
+export interface LogRow {
+  pk: number | bigint;
+  id: string;
+  message_id: number | bigint;
+  org_id: string;
+  type: string;
+  source_id: string;
+  destination_id: string | null;
+  data_model: string;
+  event_type: string;
+  test: number | boolean;
+  seq: number | bigint | null;
+  status: string;
+  attempt_count: number;
+  next_attempt_at: number | bigint | null;
+  retry_of: string | null;
+  failed_reason: string | null;
+  created_at: number | bigint;
+  updated_at: number | bigint;
+  /** Sequence number of the queue's head, for deriving the state. */
+  head_seq: number | bigint | null;
+  lease_owner: string | null;
+  lease_expires_at: number | bigint | null;
+}
+
+export interface AttemptRow {
+  id: string;
+  log_id: string;
+  number: number;
+  started_at: number | bigint;
+  duration_ms: number;
+  request_url: string;
+  status_code: number | null;
+  response_excerpt: string | null;
+  error: string | null;
+  outcome: string;
+}
+
+const num = (value: number | bigint): number => Number(value);
+const numOrNull = (value: number | bigint | null): number | null => (value === null ? null : Number(value));
+
+/**
+ * `processing` is derived, not written: a pending log is being attempted when it is its queue's
+ * head and a worker holds the queue's lease. This saves a write per delivery.
+ */
+function stateOf(row: LogRow, now: number): LogState | undefined {
+  if (row.status !== 'pending') return undefined;
+  const leased =
+    row.lease_owner !== null && row.lease_expires_at !== null && Number(row.lease_expires_at) > now;
+  const isHead = row.head_seq !== null && row.seq !== null && Number(row.head_seq) === Number(row.seq);
+  if (leased && isHead) return 'processing';
+  return row.attempt_count > 0 ? 'retrying' : 'queued';
+}
+
+export function toLog(row: LogRow, now: number): Log {
+  const log: Log = {
+    id: row.id,
+    messageId: num(row.message_id),
+    transmissionId: num(row.message_id),
+    orgId: row.org_id,
+    type: row.type as LogType,
+    status: row.status as LogStatus,
+    sourceId: row.source_id,
+    destinationId: row.destination_id,
+    dataModel: row.data_model,
+    eventType: row.event_type,
+    test: Boolean(row.test),
+    sequence: numOrNull(row.seq),
+    attemptCount: row.attempt_count,
+    nextAttemptAt: numOrNull(row.next_attempt_at),
+    retryOf: row.retry_of,
+    failedReason: row.failed_reason,
+    createdAt: num(row.created_at),
+    updatedAt: num(row.updated_at),
+  };
+  const state = stateOf(row, now);
+  if (state) log.state = state;
+  return log;
+}
+
+export function toAttempt(row: AttemptRow): Attempt {
+  return {
+    id: row.id,
+    logId: row.log_id,
+    number: row.number,
+    startedAt: num(row.started_at),
+    durationMs: row.duration_ms,
+    requestUrl: row.request_url,
+    statusCode: row.status_code,
+    responseExcerpt: row.response_excerpt,
+    error: row.error,
+    outcome: row.outcome as AttemptOutcome,
+  };
+}
+
+/** Cursors are opaque to clients; inside they are the log's insertion order. */
+export function encodeCursor(pk: number): string {
+  return Buffer.from(`l:${pk}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number | undefined {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const match = /^l:(\d{1,15})$/.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
