@@ -1,0 +1,59 @@
+import type { Config } from '../config.ts';
+import { canonicalDataModel } from '../models/data-models.ts';
+import type { Source } from '../models/entities.ts';
+import { digestKey, hashSecret, verifySecret } from '../lib/secrets.ts';
+import type { CatalogInput, Store } from '../store/store.ts';
+
+/**
+ * Writes the tenants declared in the config file into the store. Client secrets are stored only
+ * as slow hashes; an unchanged secret keeps its stored hash, so restarts do not rehash.
+ */
+export async function syncConfiguredCatalog(store: Store, config: Config): Promise<void> {
+  const existing = await store.loadCatalog();
+  const hashes = new Map(existing.sources.map((s) => [`${s.orgId}/${s.id}`, s.secretHash]));
+  const input: CatalogInput = {
+    organizations: [],
+    sources: [],
+    destinations: [],
+    subscriptions: [],
+    platformKeys: [],
+  };
+  for (const org of config.organizations) {
+    input.organizations.push({
+      id: org.id,
+      name: org.name,
+      alertEmail: org.alertEmail,
+      rateLimit: org.rateLimit,
+    });
+    for (const key of org.platformKeys) input.platformKeys.push({ orgId: org.id, keyDigest: digestKey(key) });
+    for (const s of org.sources) {
+      const source: Source = {
+        orgId: org.id,
+        id: s.id,
+        name: s.name,
+        environment: s.environment,
+        clientId: s.clientId,
+        jwks: s.jwks,
+        jwksUrl: s.jwksUrl,
+        disabled: s.disabled,
+      };
+      if (s.clientSecret) {
+        const stored = hashes.get(`${org.id}/${s.id}`);
+        source.secretHash =
+          stored && (await verifySecret(s.clientSecret, stored)) ? stored : await hashSecret(s.clientSecret);
+      }
+      input.sources.push(source);
+    }
+    for (const d of org.destinations) input.destinations.push({ orgId: org.id, ...d });
+    for (const s of org.subscriptions)
+      input.subscriptions.push({
+        orgId: org.id,
+        sourceId: s.source,
+        // Unknown names are kept as written: they simply never match a message.
+        dataModel: canonicalDataModel(s.dataModel) ?? s.dataModel,
+        eventTypes: s.eventTypes,
+        destinationId: s.destination,
+      });
+  }
+  await store.syncCatalog(input);
+}

@@ -1,0 +1,135 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Catalog } from '../catalog/catalog.ts';
+import { ApiError } from '../errors.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Destination, Source } from '../models/entities.ts';
+import { checkMeta } from '../models/meta.ts';
+import type { NewLog, Store } from '../store/store.ts';
+
+export interface AcceptDeps {
+  store: Store;
+  catalog: Catalog;
+  clock: Clock;
+  /** Called after the commit, to wake delivery. */
+  onAccepted: () => void;
+  idempotencyWindowMs: number;
+}
+
+/**
+ * Accepts one asynchronous message (SPEC 2.2 `/endpoint`): validates Meta, routes it, stores the
+ * message with one log per destination in one durable transaction, and builds the answer.
+ * Fan-out is decided here, when the data is written; delivery only delivers.
+ */
+export async function acceptMessage(
+  deps: AcceptDeps,
+  source: Source,
+  request: { body: unknown; rawBody: string; idempotencyKey?: string },
+): Promise<{ json: string; replayed: boolean }> {
+  const check = checkMeta(request.body);
+  if (!check.ok)
+    throw new ApiError(check.status === 404 ? 'UNKNOWN_DATA_MODEL' : 'INVALID_FIELD', check.text, {
+      echo: check.echo,
+    });
+  const { meta, dataModel } = check;
+  const echo = (request.body as { Meta: Record<string, unknown> }).Meta;
+  const destinations = route(deps.catalog, source, dataModel, meta.EventType, meta.Destinations, echo);
+  const logs: NewLog[] =
+    destinations.length > 0
+      ? destinations.map((d) => ({
+          id: randomUUID(),
+          destinationId: d.id,
+          status: 'pending',
+          firstAttemptId: randomUUID(),
+        }))
+      : [
+          {
+            id: randomUUID(),
+            destinationId: null,
+            status: 'filtered',
+            firstAttemptId: null,
+            failedReason: 'No subscription matched this source, data model and event type',
+          },
+        ];
+  // Everything of the answer but the IDs the store assigns; kept with an idempotency key.
+  const answer: AnswerParts = {
+    head: {
+      DataModel: meta.DataModel,
+      EventType: meta.EventType,
+      ...(meta.EventDateTime !== undefined ? { EventDateTime: meta.EventDateTime } : {}),
+      Test: meta.Test,
+      Source: { ID: source.id, Name: source.name },
+      Destinations: destinations.map((d) => ({ ID: d.id, Name: d.name })),
+    },
+    tail: { Logs: logs.map((l) => ({ ID: l.id, AttemptID: l.firstAttemptId })), Errors: [] },
+  };
+  const now = deps.clock.now();
+  const result = await deps.store.acceptMessage({
+    orgId: source.orgId,
+    sourceId: source.id,
+    type: 'send',
+    dataModel,
+    eventType: meta.EventType,
+    test: meta.Test,
+    payload: request.rawBody,
+    receivedAt: now,
+    logs,
+    idempotency:
+      request.idempotencyKey === undefined
+        ? undefined
+        : {
+            key: request.idempotencyKey,
+            fingerprint: createHash('sha256').update(request.rawBody).digest('base64url'),
+            since: now - deps.idempotencyWindowMs,
+            answer: JSON.stringify(answer),
+          },
+  });
+  if (result.kind === 'conflict')
+    throw new ApiError('IDEMPOTENCY_CONFLICT', 'Idempotency-Key was already used with a different body', {
+      echo: { DataModel: meta.DataModel, EventType: meta.EventType },
+    });
+  if (result.kind === 'replayed')
+    return { json: render(JSON.parse(result.answer) as AnswerParts, result), replayed: true };
+  if (destinations.length > 0) deps.onAccepted();
+  return { json: render(answer, result), replayed: false };
+}
+
+interface AnswerParts {
+  head: Record<string, unknown>;
+  tail: Record<string, unknown>;
+}
+
+function render(parts: AnswerParts, ids: { messageId: number; transmissionId: number }): string {
+  return JSON.stringify({
+    Meta: {
+      ...parts.head,
+      Message: { ID: ids.messageId },
+      Transmission: { ID: ids.transmissionId },
+      ...parts.tail,
+    },
+  });
+}
+
+/**
+ * Explicit `Meta.Destinations` must each be a destination of the source's organization (else
+ * 404, without saying whether it exists elsewhere); without them, the subscriptions decide.
+ */
+function route(
+  catalog: Catalog,
+  source: Source,
+  dataModel: string,
+  eventType: string,
+  explicit: { ID: string }[] | undefined,
+  echo: Record<string, unknown>,
+): Destination[] {
+  if (!explicit || explicit.length === 0) return catalog.subscribers(source, dataModel, eventType);
+  const destinations = new Map<string, Destination>();
+  for (const { ID } of explicit) {
+    const destination = catalog.destination(source.orgId, ID);
+    if (!destination)
+      throw new ApiError('UNKNOWN_DESTINATION', `Destination not found - ${ID}`, {
+        echo: { DataModel: echo.DataModel, EventType: echo.EventType },
+      });
+    destinations.set(destination.id, destination);
+  }
+  return [...destinations.values()];
+}
