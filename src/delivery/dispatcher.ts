@@ -1,0 +1,314 @@
+import { randomUUID } from 'node:crypto';
+import type { Catalog } from '../catalog/catalog.ts';
+import type { DeliverySettings } from '../config.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Destination } from '../models/entities.ts';
+import type { AttemptResult, DeliveryLog, QueueRef, Store } from '../store/store.ts';
+import type { Outbound } from './outbound.ts';
+import { decideRetry } from './retry-policy.ts';
+
+export interface DispatcherDeps {
+  store: Store;
+  catalog: Catalog;
+  clock: Clock;
+  settings: DeliverySettings;
+  logger: Logger;
+  outbound: Outbound;
+  /** Identifies this worker's leases; unique per process. */
+  owner?: string;
+  /** Told when a log reaches the alert threshold and when it recovers (SPEC 5.5). */
+  onAlert?: (alert: DeliveryAlert) => void;
+}
+
+export interface DeliveryAlert {
+  kind: 'failing' | 'recovered';
+  orgId: string;
+  destinationId: string;
+  logId: string;
+  attempts: number;
+  error: string | null;
+}
+
+type Step = 'next' | 'stop';
+
+/** The record of the last finished log, still committing while the next log is sent. */
+interface Pipeline {
+  record?: Promise<AttemptResult>;
+}
+
+/**
+ * Delivers logs. The dispatcher leases whole destination queues from the store and runs one
+ * sequential runner per leased queue, so each destination sees at most one log in flight and
+ * gets them in sequence order, while many destinations run in parallel.
+ *
+ * States: running (claiming and starting runners) -> idle (sleeping until woken, until the next
+ * retry is due, or the poll interval) -> running ... -> stopping -> stopped. `notify()` wakes it;
+ * the store, not memory, decides what is due, so a lost wake-up only costs one poll interval.
+ */
+export class Dispatcher {
+  readonly owner: string;
+  readonly #deps: DispatcherDeps;
+  readonly #runners = new Map<string, { queue: QueueRef; done: Promise<void> }>();
+  readonly #shutdown = new AbortController();
+  #wake: AbortController | undefined;
+  #woken = false;
+  #stopping = false;
+  #loops: Promise<void>[] = [];
+
+  constructor(deps: DispatcherDeps) {
+    this.#deps = deps;
+    this.owner = deps.owner ?? `worker-${randomUUID()}`;
+  }
+
+  start(): void {
+    this.#loops = [this.#claimLoop(), this.#renewLoop()];
+  }
+
+  /** New work may be there: look now rather than at the next poll. */
+  notify(): void {
+    this.#woken = true;
+    this.#wake?.abort();
+  }
+
+  get activeQueues(): number {
+    return this.#runners.size;
+  }
+
+  /** Stops claiming, lets in-flight attempts finish for the grace period, then aborts them. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.notify();
+    const runners = Promise.all([...this.#runners.values()].map((r) => r.done));
+    const grace = new Promise<void>((resolve) =>
+      setTimeout(resolve, this.#deps.settings.shutdownGraceMs).unref(),
+    );
+    await Promise.race([runners, grace]);
+    this.#shutdown.abort();
+    await runners;
+    await Promise.all(this.#loops);
+  }
+
+  async #claimLoop(): Promise<void> {
+    const { store, clock, settings, logger } = this.#deps;
+    let failures = 0;
+    while (!this.#stopping) {
+      try {
+        const free = settings.concurrency - this.#runners.size;
+        if (free > 0) {
+          this.#woken = false;
+          const now = clock.now();
+          const claimed = await store.claimQueues({
+            owner: this.owner,
+            now,
+            leaseUntil: now + settings.leaseMs,
+            limit: free,
+            exclude: [...this.#runners.values()].map((r) => r.queue),
+          });
+          for (const queue of claimed) this.#startRunner(queue);
+        }
+        failures = 0;
+        await this.#idle(free > 0);
+      } catch (error) {
+        failures++;
+        logger.error({ err: error }, 'delivery: claiming queues failed');
+        await clock.sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), this.#shutdown.signal);
+      }
+    }
+  }
+
+  /** Sleeps until woken, until the next retry is due (when a runner slot is free), or one poll interval. */
+  async #idle(slotFree: boolean): Promise<void> {
+    if (this.#woken || this.#stopping) return;
+    const { store, clock, settings } = this.#deps;
+    const wake = new AbortController();
+    this.#wake = wake;
+    try {
+      // With every slot taken only a finishing runner (which notifies) can make room.
+      const due = slotFree ? await store.nextDueAt(this.owner) : null;
+      const wait =
+        due === null
+          ? settings.pollIntervalMs
+          : Math.min(Math.max(0, due - clock.now()), settings.pollIntervalMs);
+      // A zero wait still yields to the event loop, so pending commits and I/O run first.
+      if (wait > 0) await clock.sleep(wait, wake.signal);
+      else await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      this.#wake = undefined;
+    }
+  }
+
+  async #renewLoop(): Promise<void> {
+    const { store, clock, settings, logger } = this.#deps;
+    while (!this.#stopping) {
+      await clock.sleep(settings.leaseMs / 3, this.#shutdown.signal);
+      if (this.#stopping) break;
+      try {
+        const now = clock.now();
+        await store.renewLeases(
+          this.owner,
+          [...this.#runners.values()].map((r) => r.queue),
+          now + settings.leaseMs,
+        );
+      } catch (error) {
+        logger.error({ err: error }, 'delivery: renewing leases failed');
+      }
+    }
+  }
+
+  #startRunner(queue: QueueRef): void {
+    const key = `${queue.orgId}\u0000${queue.destinationId}`;
+    const done = this.#runQueue(queue).finally(() => {
+      this.#runners.delete(key);
+      this.notify();
+    });
+    this.#runners.set(key, { queue, done });
+  }
+
+  async #runQueue(queue: QueueRef): Promise<void> {
+    const { store, catalog, clock, settings, logger } = this.#deps;
+    try {
+      const destination = catalog.destination(queue.orgId, queue.destinationId);
+      if (destination) {
+        const pipeline: Pipeline = {};
+        batches: while (!this.#stopping) {
+          const logs = await store.headLogs(queue, settings.batchSize);
+          if (logs.length === 0) break;
+          for (const log of logs) {
+            if (this.#stopping || log.nextAttemptAt > clock.now()) break batches;
+            if ((await this.#deliver(destination, queue, log, pipeline)) === 'stop') return;
+          }
+          // The next batch is read after the last record is committed, so it starts past it.
+          if ((await this.#settle(queue, pipeline)) === 'stop') return;
+        }
+        if ((await this.#settle(queue, pipeline)) === 'stop') return;
+      } else {
+        logger.warn({ queue }, 'delivery: destination no longer configured; its queue waits');
+      }
+      await store.releaseQueue(this.owner, queue);
+    } catch (error) {
+      logger.error({ err: error, queue }, 'delivery: runner failed; the queue is released');
+      await store.releaseQueue(this.owner, queue).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Attempts one log until it is done with ('next') or the queue must be given up ('stop').
+   * A log that is done is recorded without waiting: the next log is sent while that record
+   * commits, and the record is checked (lease, pause) before the one after.
+   */
+  async #deliver(
+    destination: Destination,
+    queue: QueueRef,
+    log: DeliveryLog,
+    pipeline: Pipeline,
+  ): Promise<Step> {
+    const { store, clock, settings, outbound } = this.#deps;
+    let attemptCount = log.attemptCount;
+    let attemptId = log.nextAttemptId;
+    for (;;) {
+      const startedAt = clock.now();
+      const started = performance.now();
+      const result = await outbound.send({
+        destination,
+        logId: log.id,
+        attemptId,
+        messageId: log.messageId,
+        sequence: log.sequence,
+        receivedAt: log.receivedAt,
+        body: log.payload,
+        timeoutMs: destination.timeoutMs ?? settings.asyncTimeoutMs,
+        signal: this.#shutdown.signal,
+        now: startedAt,
+      });
+      if (result.aborted) {
+        // Shutting down mid-attempt: the log stays pending and is delivered again after restart.
+        await this.#settle(queue, pipeline);
+        await store.releaseQueue(this.owner, queue);
+        return 'stop';
+      }
+      attemptCount++;
+      const delivered = result.outcome !== 'failed';
+      const decision = delivered ? undefined : decideRetry(destination, log.test, attemptCount, settings);
+      const retryAt = decision?.retry ? clock.now() + decision.delayMs : null;
+      const nextAttemptId = decision?.retry ? randomUUID() : null;
+      const release = retryAt !== null && retryAt > clock.now();
+      const record = store.recordAttempt({
+        owner: this.owner,
+        queue,
+        release,
+        leaseUntil: clock.now() + settings.leaseMs,
+        attempt: {
+          id: attemptId,
+          logId: log.id,
+          number: attemptCount,
+          startedAt,
+          durationMs: Math.round(performance.now() - started),
+          requestUrl: destination.url,
+          statusCode: result.statusCode,
+          responseExcerpt: result.responseExcerpt,
+          error: result.error,
+          outcome: result.outcome,
+        },
+        log: {
+          status: delivered ? 'succeeded' : decision?.retry ? 'pending' : 'failed',
+          nextAttemptAt: retryAt,
+          nextAttemptId,
+          failedReason: decision && !decision.retry ? decision.reason : null,
+        },
+      });
+      this.#alert(queue, log, attemptCount, delivered, result.error);
+      if (nextAttemptId === null) {
+        // Done with this log: keep its record in flight, settle the one before.
+        const previous = await this.#settle(queue, pipeline);
+        pipeline.record = record;
+        // Awaited later; this only keeps a failure from being reported as unhandled meanwhile.
+        record.catch(() => undefined);
+        if (previous === 'stop') {
+          await this.#settle(queue, pipeline);
+          return 'stop';
+        }
+        return 'next';
+      }
+      await this.#settle(queue, pipeline);
+      const recorded = await record;
+      if (!recorded.leaseHeld) return 'stop';
+      if (recorded.paused || release) {
+        if (!release) await store.releaseQueue(this.owner, queue);
+        return 'stop';
+      }
+      attemptId = nextAttemptId;
+    }
+  }
+
+  /** Waits for the record in flight; 'stop' when the lease was lost or the queue was paused. */
+  async #settle(queue: QueueRef, pipeline: Pipeline): Promise<Step> {
+    const record = pipeline.record;
+    pipeline.record = undefined;
+    if (!record) return 'next';
+    const result = await record;
+    if (!result.leaseHeld) return 'stop';
+    if (result.paused) {
+      await this.#deps.store.releaseQueue(this.owner, queue);
+      return 'stop';
+    }
+    return 'next';
+  }
+
+  #alert(
+    queue: QueueRef,
+    log: DeliveryLog,
+    attempts: number,
+    delivered: boolean,
+    error: string | null,
+  ): void {
+    const { onAlert, settings } = this.#deps;
+    if (!onAlert) return;
+    const threshold = settings.alertAfterAttempts;
+    if (!delivered && attempts === threshold)
+      onAlert({ kind: 'failing', ...queue, logId: log.id, attempts, error });
+    else if (delivered && attempts > threshold)
+      onAlert({ kind: 'recovered', ...queue, logId: log.id, attempts, error: null });
+  }
+}

@@ -1,0 +1,110 @@
+import { Agent, request } from 'undici';
+import type { Destination } from '../models/entities.ts';
+import { describeNetworkError, sign } from './outbound.ts';
+
+export interface QueryRequest {
+  destination: Destination;
+  method: 'GET' | 'POST';
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+  logId: string;
+  attemptId: string;
+  messageId?: number;
+  timeoutMs: number;
+  /** Aborted when the caller hung up: the destination's request is abandoned too. */
+  signal?: AbortSignal;
+  now: number;
+}
+
+export type QueryResult =
+  | { kind: 'answered'; statusCode: number; contentType: string; body: string; durationMs: number }
+  | { kind: 'timeout' | 'unreachable' | 'too_large' | 'cancelled'; error: string; durationMs: number };
+
+/**
+ * Outbound HTTP for synchronous queries. It has its own undici pool, apart from asynchronous
+ * delivery, so slow queries never hold up deliveries; every call has a hard timeout; an answer
+ * over the payload limit is refused while it streams, never buffered whole.
+ */
+export class QueryClient {
+  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
+  readonly #maxAnswerBytes: number;
+
+  constructor(options: { maxAnswerBytes: number }) {
+    this.#maxAnswerBytes = options.maxAnswerBytes;
+  }
+
+  async send(req: QueryRequest): Promise<QueryResult> {
+    const started = performance.now();
+    const elapsed = (): number => Math.round(performance.now() - started);
+    const timeout = AbortSignal.timeout(req.timeoutMs);
+    const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
+    try {
+      const response = await request(req.url, {
+        method: req.method,
+        headers: { ...queryHeaders(req), ...req.headers },
+        body: req.body,
+        signal,
+        dispatcher: this.#agent,
+      });
+      const declared = Number(response.headers['content-length']);
+      if (declared > this.#maxAnswerBytes) {
+        response.body.destroy();
+        return {
+          kind: 'too_large',
+          error: `Answer of ${declared} bytes is over the payload limit`,
+          durationMs: elapsed(),
+        };
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > this.#maxAnswerBytes) {
+          response.body.destroy();
+          return { kind: 'too_large', error: 'Answer is over the payload limit', durationMs: elapsed() };
+        }
+        chunks.push(chunk);
+      }
+      const contentType = response.headers['content-type'];
+      return {
+        kind: 'answered',
+        statusCode: response.statusCode,
+        contentType: Array.isArray(contentType) ? (contentType[0] ?? '') : (contentType ?? ''),
+        body: Buffer.concat(chunks).toString('utf8'),
+        durationMs: elapsed(),
+      };
+    } catch (error) {
+      if (timeout.aborted)
+        return { kind: 'timeout', error: `Timed out after ${req.timeoutMs} ms`, durationMs: elapsed() };
+      if (req.signal?.aborted)
+        return { kind: 'cancelled', error: 'The caller hung up', durationMs: elapsed() };
+      return { kind: 'unreachable', error: describeNetworkError(error), durationMs: elapsed() };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
+
+function queryHeaders(req: QueryRequest): Record<string, string> {
+  const { destination } = req;
+  const headers: Record<string, string> = {
+    'user-agent': 'Switchboard',
+    'x-switchboard-log-id': req.logId,
+    'x-switchboard-attempt-id': req.attemptId,
+  };
+  if (req.messageId !== undefined) headers['x-switchboard-message-id'] = String(req.messageId);
+  if (destination.verificationToken) {
+    headers['verification-token'] = destination.verificationToken;
+    headers.authorization = `Bearer ${destination.verificationToken}`;
+  }
+  if (destination.signingSecret && req.body !== undefined) {
+    const timestamp = String(Math.floor(req.now / 1000));
+    headers['webhook-id'] = req.logId;
+    headers['webhook-timestamp'] = timestamp;
+    headers['webhook-signature'] = `v1,${sign(destination.signingSecret, req.logId, timestamp, req.body)}`;
+  }
+  return headers;
+}

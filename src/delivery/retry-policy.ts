@@ -1,0 +1,41 @@
+import type { DeliverySettings } from '../config.ts';
+import type { Destination } from '../models/entities.ts';
+
+export type RetryDecision = { retry: true; delayMs: number } | { retry: false; reason: string };
+
+/**
+ * The failure policy of SPEC 5.3, in one place.
+ * - `Meta.Test` messages: the failure is recorded, never retried.
+ * - production: retried forever; the queue waits behind the log.
+ * - staging / development: one retry after a brief pause, then `failed`.
+ */
+export function decideRetry(
+  destination: Destination,
+  test: boolean,
+  failedAttempts: number,
+  settings: DeliverySettings,
+): RetryDecision {
+  if (test) return { retry: false, reason: 'Test message: failed attempts are recorded and not retried' };
+  if (destination.environment === 'production') {
+    const initial = destination.retryInitialDelayMs ?? settings.retryInitialDelayMs;
+    const max = destination.retryMaxDelayMs ?? settings.retryMaxDelayMs;
+    return { retry: true, delayMs: productionDelay(failedAttempts, initial, max) };
+  }
+  if (failedAttempts < 2) return { retry: true, delayMs: settings.nonProductionRetryDelayMs };
+  return { retry: false, reason: `${destination.environment} destination: failed after one retry` };
+}
+
+/**
+ * Wait before the next attempt after `failedAttempts` failures: at once after the first, then
+ * Fibonacci multiples of `initialMs` (10, 10, 20, 30, 50, 80 s ...) capped at `maxMs`.
+ */
+export function productionDelay(failedAttempts: number, initialMs: number, maxMs: number): number {
+  if (failedAttempts <= 1) return 0;
+  let previous = 0;
+  let current = 1;
+  for (let i = 2; i < failedAttempts; i++) {
+    [previous, current] = [current, previous + current];
+    if (current * initialMs >= maxMs) return maxMs;
+  }
+  return Math.min(current * initialMs, maxMs);
+}
