@@ -1,0 +1,66 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Catalog } from '../../catalog/catalog.ts';
+import type { Clock } from '../../lib/clock.ts';
+import type { Source } from '../../models/entities.ts';
+import type { Store } from '../../store/store.ts';
+import type { AccessTokens } from './access-tokens.ts';
+import { checkSecret } from './token-route.ts';
+
+export interface LegacyDeps {
+  catalog: Catalog;
+  tokens: AccessTokens;
+  store: Store;
+  clock: Clock;
+  accessSeconds: number;
+  refreshSeconds: number;
+}
+
+const FAILED = 'Client authentication failed';
+
+function fail(reply: FastifyReply, status: 400 | 401, error: string, description: string): FastifyReply {
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .send({ error, error_description: description });
+}
+
+const text = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
+
+/**
+ * The older key/secret flow (SPEC 2.1), kept for integrations that still use it. Refresh tokens
+ * rotate: each works once, and using it yields a new one.
+ */
+export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
+  const answer = async (reply: FastifyReply, source: Source): Promise<FastifyReply> => {
+    const access = await deps.tokens.issue(source, deps.accessSeconds);
+    const refresh = await deps.tokens.issue(source, deps.refreshSeconds, 'refresh');
+    return reply.header('cache-control', 'no-store').send({
+      accessToken: access.token,
+      expires: new Date(access.expiresAt).toISOString(),
+      refreshToken: refresh.token,
+    });
+  };
+
+  app.post('/auth/authenticate', async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const apiKey = text(body.apiKey);
+    const secret = text(body.secret);
+    if (!apiKey || !secret) return fail(reply, 400, 'invalid_request', 'apiKey and secret are required');
+    const source = await checkSecret(deps.catalog, apiKey, secret);
+    if (!source) return fail(reply, 401, 'invalid_client', FAILED);
+    return answer(reply, source);
+  });
+
+  app.post('/auth/refreshToken', async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const apiKey = text(body.apiKey);
+    const refreshToken = text(body.refreshToken);
+    if (!apiKey || !refreshToken)
+      return fail(reply, 400, 'invalid_request', 'apiKey and refreshToken are required');
+    const refresh = await deps.tokens.verifyRefresh(refreshToken);
+    if (!refresh || refresh.source.clientId !== apiKey) return fail(reply, 401, 'invalid_grant', FAILED);
+    const first = await deps.store.claimOnce('refresh', refresh.jti, refresh.expiresAt, deps.clock.now());
+    if (!first) return fail(reply, 401, 'invalid_grant', 'Refresh token was already used');
+    return answer(reply, refresh.source);
+  });
+}

@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../errors.ts';
+import { sourceOf, type SourceAuth } from './auth/bearer.ts';
+import { acceptMessage, type AcceptDeps } from '../services/accept.ts';
+
+/** Printable ASCII, as the IETF Idempotency-Key draft suggests; long enough for any UUID scheme. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** `POST /endpoint`: asynchronous event notification (SPEC 2.2). */
+export function endpointRoute(app: FastifyInstance, deps: AcceptDeps & { authenticate: SourceAuth }): void {
+  app.post('/endpoint', { preHandler: deps.authenticate }, async (request, reply) => {
+    const header = request.headers['idempotency-key'];
+    if (header !== undefined && (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)))
+      throw new ApiError('INVALID_FIELD', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
+    const { json, replayed } = await acceptMessage(deps, sourceOf(request), {
+      body: request.body,
+      rawBody: request.rawBody ?? '',
+      idempotencyKey: header,
+    });
+    if (header !== undefined) reply.header('idempotent-replayed', String(replayed));
+    return reply.type('application/json').send(json);
+  });
+}

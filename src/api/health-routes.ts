@@ -1,0 +1,17 @@
+import type { FastifyInstance } from 'fastify';
+import type { Store } from '../store/store.ts';
+
+export function healthRoutes(app: FastifyInstance, store: Store): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await store.ping();
+      return { status: 'ready' };
+    } catch {
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({ status: 'unavailable', reason: 'storage unreachable' });
+    }
+  });
+}

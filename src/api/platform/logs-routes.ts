@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Catalog } from '../../catalog/catalog.ts';
+import { ApiError } from '../../errors.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { canonicalDataModel } from '../../models/data-models.ts';
+import type { Store } from '../../store/store.ts';
+import { orgOf } from './platform-auth.ts';
+import { presentLog, presentLogDetail } from './present.ts';
+import { parseQuery } from './query.ts';
+
+const time = z.union([
+  z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+  z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .transform(Number),
+]);
+
+const searchQuery = z.strictObject({
+  status: z.enum(['pending', 'succeeded', 'failed', 'filtered']).optional(),
+  dataModel: z.string().min(1).optional(),
+  eventType: z.string().min(1).optional(),
+  sourceId: z.string().min(1).optional(),
+  destinationId: z.string().min(1).optional(),
+  test: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
+  from: time.optional(),
+  to: time.optional(),
+  messageId: z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .transform(Number)
+    .optional(),
+  q: z.string().min(1).max(1024).optional(),
+  cursor: z.string().max(64).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/)
+    .transform(Number)
+    .pipe(z.number().min(1).max(500))
+    .optional(),
+});
+
+export interface PlatformDeps {
+  store: Store;
+  catalog: Catalog;
+  clock: Clock;
+  onQueueChanged: () => void;
+}
+
+export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
+  const { store, catalog, clock } = deps;
+
+  app.get('/platform/v1/logs', async (request) => {
+    const { cursor, limit, ...filter } = parseQuery(searchQuery, request.query);
+    if (filter.dataModel) filter.dataModel = canonicalDataModel(filter.dataModel) ?? filter.dataModel;
+    const result = await store.searchLogs(
+      orgOf(request),
+      filter,
+      { cursor, limit: limit ?? 50 },
+      clock.now(),
+    );
+    return { logs: result.logs.map((l) => presentLog(l, catalog)), nextCursor: result.nextCursor };
+  });
+
+  app.get<{ Params: { id: string } }>('/platform/v1/logs/:id', async (request) => {
+    const detail = await store.getLog(orgOf(request), request.params.id, clock.now());
+    if (!detail) throw new ApiError('NOT_FOUND', 'Log not found');
+    return presentLogDetail(detail, catalog);
+  });
+
+  app.post<{ Params: { id: string } }>('/platform/v1/logs/:id/retry', async (request) => {
+    const log = await store.retryLog(
+      orgOf(request),
+      request.params.id,
+      { id: randomUUID(), firstAttemptId: randomUUID() },
+      clock.now(),
+    );
+    if (!log) throw new ApiError('NOT_FOUND', 'Log not found, or it has no destination to retry');
+    deps.onQueueChanged();
+    return { log: presentLog(log, catalog) };
+  });
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ApiError } from '../../errors.ts';
+import type { PauseInfo } from '../../store/store.ts';
+import type { PlatformDeps } from './logs-routes.ts';
+import { orgOf } from './platform-auth.ts';
+import { presentLog, presentQueue } from './present.ts';
+import { parseQuery } from './query.ts';
+
+const operatorBody = z
+  .object({ by: z.string().min(1).max(200).optional(), reason: z.string().max(2000).optional() })
+  .optional();
+
+type QueueRequest = FastifyRequest<{ Params: { id: string } }>;
+
+export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
+  const { store, catalog, clock } = deps;
+
+  const view = async (request: QueueRequest): Promise<Record<string, unknown>> => {
+    const now = clock.now();
+    const queue = await store.getQueue(orgOf(request), request.params.id, now);
+    if (!queue) throw new ApiError('NOT_FOUND', 'Destination not found');
+    return presentQueue(queue, catalog, now);
+  };
+
+  const operator = (request: QueueRequest): PauseInfo => {
+    const body = parseQuery(operatorBody, request.body);
+    return { by: body?.by ?? 'platform-api', reason: body?.reason ?? null, at: clock.now() };
+  };
+
+  app.get('/platform/v1/destinations/:id/queue', view);
+
+  app.post('/platform/v1/destinations/:id/queue/pause', async (request: QueueRequest) => {
+    if (!(await store.setQueuePaused(orgOf(request), request.params.id, operator(request))))
+      throw new ApiError('NOT_FOUND', 'Destination not found');
+    return view(request);
+  });
+
+  app.post('/platform/v1/destinations/:id/queue/resume', async (request: QueueRequest) => {
+    if (!(await store.setQueuePaused(orgOf(request), request.params.id, null)))
+      throw new ApiError('NOT_FOUND', 'Destination not found');
+    deps.onQueueChanged();
+    return view(request);
+  });
+
+  app.post('/platform/v1/destinations/:id/queue/skip', async (request: QueueRequest) => {
+    const result = await store.skipHead(orgOf(request), request.params.id, operator(request));
+    if ('error' in result) {
+      if (result.error === 'not_found') throw new ApiError('NOT_FOUND', 'Destination not found');
+      if (result.error === 'not_paused')
+        throw new ApiError('CONFLICT', 'Pause the queue before skipping its head log');
+      throw new ApiError('CONFLICT', 'The queue is empty; there is no head log to skip');
+    }
+    return { skipped: presentLog(result.skipped, catalog), queue: await view(request) };
+  });
+}

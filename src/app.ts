@@ -1,0 +1,171 @@
+import { createServer } from 'node:http';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
+import type { Catalog } from './catalog/catalog.ts';
+import type { Config } from './config.ts';
+import { ShuttingDownError } from './errors.ts';
+import type { Clock } from './lib/clock.ts';
+import type { Logger } from './lib/logger.ts';
+import type { Store } from './store/store.ts';
+import type { AccessTokens } from './api/auth/access-tokens.ts';
+import { requireSource } from './api/auth/bearer.ts';
+import { ClientAssertions } from './api/auth/client-assertion.ts';
+import { RateLimiter } from './api/rate-limit/rate-limit.ts';
+import type { RateCounter } from './api/rate-limit/rolling-window.ts';
+import { legacyAuthRoutes } from './api/auth/legacy-routes.ts';
+import { tokenRoute } from './api/auth/token-route.ts';
+import { endpointRoute } from './api/endpoint-route.ts';
+import { fhirRoutes } from './api/fhir/fhir-routes.ts';
+import { queryRoute } from './api/query-route.ts';
+import type { QueryClient } from './delivery/query-client.ts';
+import { installErrorHandling } from './api/error-handler.ts';
+import { healthRoutes } from './api/health-routes.ts';
+import { logsRoutes } from './api/platform/logs-routes.ts';
+import { requireOrganization } from './api/platform/platform-auth.ts';
+import { queueRoutes } from './api/platform/queue-routes.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: string;
+  }
+}
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  store: Store;
+  catalog: Catalog;
+  clock: Clock;
+  logger: Logger;
+  tokens: AccessTokens;
+  /** Outbound client of synchronous queries (its own pool, apart from delivery). */
+  queryClient: QueryClient;
+  /** Counts requests per client for the rate limit (in memory, or Redis for many instances). */
+  rateCounter: RateCounter;
+  /** Wakes delivery after new work was stored or a queue changed. */
+  wakeDelivery: () => void;
+}
+
+/** Sent with every answer: JSON APIs are never framed, sniffed, or allowed to load anything. */
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cross-origin-resource-policy': 'same-origin',
+};
+
+/** Builds the HTTP application without listening, so tests can drive it on any port. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { config, store, catalog, clock, tokens } = deps;
+  const { server } = config;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: server.payloadLimitBytes,
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    trustProxy: server.trustedProxies.length > 0 ? [...server.trustedProxies] : false,
+    // Slow-loris guards; Node checks them every second rather than its default 30 s.
+    serverFactory: (handler) =>
+      createServer(
+        {
+          headersTimeout: server.headersTimeoutMs,
+          requestTimeout: server.requestTimeoutMs,
+          keepAliveTimeout: server.keepAliveTimeoutMs,
+          connectionsCheckingInterval: 1_000,
+        },
+        handler,
+      ),
+  });
+  const limiter = new RateLimiter({
+    counter: deps.rateCounter,
+    clock,
+    logger: deps.logger,
+    global: { limit: server.rateLimit, windowMs: server.rateWindowMs },
+  });
+  const organizationLimit = (request: FastifyRequest, orgId: string): Promise<void> =>
+    limiter.checkOrganization(request, orgId, catalog.organization(orgId)?.rateLimit);
+  const authenticate = requireSource(tokens, organizationLimit);
+
+  let closing = false;
+  app.addHook('onClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new ShuttingDownError('shutting down');
+  });
+  app.addHook('onRequest', limiter.onRequest);
+  app.addHook('onSend', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000');
+    reply.header('cache-control', reply.getHeader('cache-control') ?? 'no-store');
+  });
+
+  // JSON only: Fastify's default text/plain parser would let non-JSON bodies through.
+  app.removeAllContentTypeParsers();
+  // The raw text is kept because destinations receive the payload exactly as it was sent.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    parseJson(request, body as string, done);
+  });
+
+  installErrorHandling(app);
+  healthRoutes(app, store);
+  app.register(async (auth) => {
+    // Token requests are form-encoded (RFC 6749); URLSearchParams is the whole parser needed.
+    auth.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string' },
+      (_request, body, done) => {
+        done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      },
+    );
+    tokenRoute(auth, {
+      catalog,
+      tokens,
+      assertions: new ClientAssertions({ catalog, store, clock }),
+      lifetimeSeconds: config.server.accessTokenSeconds,
+      publicUrl: config.server.publicUrl,
+    });
+    legacyAuthRoutes(auth, {
+      catalog,
+      tokens,
+      store,
+      clock,
+      accessSeconds: config.server.legacyTokenSeconds,
+      refreshSeconds: config.server.refreshTokenSeconds,
+    });
+  });
+  endpointRoute(app, {
+    store,
+    catalog,
+    clock,
+    authenticate,
+    onAccepted: deps.wakeDelivery,
+    idempotencyWindowMs: config.server.idempotencyWindowMs,
+  });
+  const queryDeps = {
+    store,
+    catalog,
+    clock,
+    authenticate,
+    logger: deps.logger,
+    client: deps.queryClient,
+    settings: config.delivery,
+    excerptBytes: config.delivery.responseExcerptBytes,
+  };
+  queryRoute(app, queryDeps);
+  app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
+  app.register(async (platform) => {
+    platform.addHook('preHandler', requireOrganization(catalog, organizationLimit));
+    const platformDeps = { store, catalog, clock, onQueueChanged: deps.wakeDelivery };
+    logsRoutes(platform, platformDeps);
+    queueRoutes(platform, platformDeps);
+  });
+  return app;
+}

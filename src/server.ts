@@ -1,0 +1,114 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.ts';
+import { AccessTokens } from './api/auth/access-tokens.ts';
+import { Catalog } from './catalog/catalog.ts';
+import { syncConfiguredCatalog } from './catalog/sync.ts';
+import type { Config } from './config.ts';
+import { Dispatcher, type DeliveryAlert } from './delivery/dispatcher.ts';
+import { Outbound } from './delivery/outbound.ts';
+import { QueryClient } from './delivery/query-client.ts';
+import { RedisRateCounter } from './api/rate-limit/redis-rate-counter.ts';
+import { MemoryRateCounter } from './api/rate-limit/rolling-window.ts';
+import { systemClock, type Clock } from './lib/clock.ts';
+import { createLogger, type Logger } from './lib/logger.ts';
+import { randomToken } from './lib/secrets.ts';
+import { openStore } from './store/open.ts';
+import type { Store } from './store/store.ts';
+
+export interface Server {
+  app: FastifyInstance;
+  store: Store;
+  dispatcher: Dispatcher;
+  catalog: Catalog;
+  /** Base URL once listening. */
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  clock?: Clock;
+  logger?: Logger;
+  onAlert?: (alert: DeliveryAlert) => void;
+  /** Start without delivery (benchmarks of the accept path). */
+  delivery?: boolean;
+}
+
+/**
+ * Composition root: store -> migrations -> catalog -> delivery -> HTTP. `close()` undoes it in
+ * reverse: stop accepting, finish or release in-flight attempts, then close the store.
+ */
+export async function startServer(config: Readonly<Config>, options: ServerOptions = {}): Promise<Server> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.server.logLevel);
+  const store = await openStore(config.server);
+  let catalog: Catalog;
+  let tokenKey: string;
+  try {
+    await store.migrate();
+    await syncConfiguredCatalog(store, config);
+    catalog = new Catalog(await store.loadCatalog());
+    // One process owns the embedded store, so leases left by a crashed predecessor are void.
+    if (!store.capabilities.multipleWriters) await store.releaseLeases();
+    tokenKey = await store.getOrCreateSetting('access_token_key', randomToken(32));
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  const tokens = new AccessTokens(tokenKey, catalog, clock);
+  const outbound = new Outbound({ excerptBytes: config.delivery.responseExcerptBytes });
+  const dispatcher = new Dispatcher({
+    store,
+    catalog,
+    clock,
+    settings: config.delivery,
+    logger,
+    outbound,
+    onAlert: options.onAlert,
+  });
+  const rateCounter = config.server.redisUrl
+    ? new RedisRateCounter(config.server.redisUrl, config.server.redisKeyPrefix)
+    : new MemoryRateCounter();
+  if (store.capabilities.multipleWriters && !config.server.redisUrl)
+    logger.warn('rate limits are counted per instance; set REDIS_URL to share them across instances');
+  const queryClient = new QueryClient({ maxAnswerBytes: config.server.payloadLimitBytes });
+  const app = buildApp({
+    config,
+    store,
+    catalog,
+    clock,
+    logger,
+    tokens,
+    queryClient,
+    rateCounter,
+    wakeDelivery: () => dispatcher.notify(),
+  });
+  if (config.delivery.enabled && options.delivery !== false) dispatcher.start();
+  let address: string;
+  try {
+    address = await app.listen({ port: config.server.port, host: config.server.host });
+  } catch (error) {
+    await dispatcher.stop();
+    await store.close();
+    throw error;
+  }
+  const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    store,
+    dispatcher,
+    catalog,
+    url,
+    close() {
+      closed ??= (async () => {
+        await app.close();
+        await dispatcher.stop();
+        await outbound.close();
+        await queryClient.close();
+        await rateCounter.close();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}
