@@ -1,0 +1,197 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, type Config } from '../../src/config.ts';
+import { ManualClock } from '../../src/lib/clock.ts';
+import { createLogger } from '../../src/lib/logger.ts';
+import { startServer, type Server } from '../../src/server.ts';
+
+export const PLATFORM_KEY = 'pk_test_acme_0123456789';
+export const OTHER_PLATFORM_KEY = 'pk_test_other_0123456789';
+export const SECRET = 'test-secret-0123456789';
+
+export type Environment = 'production' | 'staging' | 'development';
+
+export interface HarnessDestination {
+  id: string;
+  url: string;
+  environment?: Environment;
+  signingSecret?: string;
+  timeoutMs?: number;
+  queryTimeoutMs?: number;
+  fhirBaseUrl?: string;
+}
+
+export interface HarnessOptions {
+  destinations: HarnessDestination[];
+  /** Destination ids subscribed to PatientAdmin from source `ehr`; default: all. */
+  subscribed?: string[];
+  /** More sources of organization `acme`, and changes to its source `ehr` (e.g. `disabled`). */
+  extraSources?: Record<string, unknown>[];
+  ehr?: Record<string, unknown>;
+  /** More settings of organization `acme` (e.g. `rateLimit`). */
+  acme?: Record<string, unknown>;
+  /** More subscriptions of source `ehr`. */
+  extraSubscriptions?: { dataModel: string; destination: string; eventTypes?: string[] }[];
+  delivery?: Partial<Config['delivery']>;
+  server?: Partial<Config['server']>;
+  dataDir?: string;
+}
+
+/** Config of one organization `acme` (source `ehr`) plus an organization `other` for isolation tests. */
+export function harnessConfig(options: HarnessOptions, dataDir: string): Readonly<Config> {
+  return parseConfig({
+    server: { port: 0, host: '127.0.0.1', dataDir, logLevel: 'silent', ...options.server },
+    delivery: { shutdownGraceMs: 2_000, ...options.delivery },
+    organizations: [
+      {
+        id: 'acme',
+        name: 'Acme Health',
+        platformKeys: [PLATFORM_KEY],
+        ...options.acme,
+        sources: [
+          {
+            id: 'ehr',
+            name: 'Acme EHR',
+            environment: 'production',
+            clientId: 'ehr-client',
+            clientSecret: SECRET,
+            ...options.ehr,
+          },
+          ...(options.extraSources ?? []),
+        ],
+        destinations: options.destinations.map((d) => ({
+          name: `Destination ${d.id}`,
+          environment: 'production',
+          verificationToken: `token-${d.id}`,
+          ...d,
+        })),
+        subscriptions: [
+          ...(options.subscribed ?? options.destinations.map((d) => d.id)).map((id) => ({
+            source: 'ehr',
+            dataModel: 'PatientAdmin',
+            destination: id,
+          })),
+          ...(options.extraSubscriptions ?? []).map((s) => ({ source: 'ehr', ...s })),
+        ],
+      },
+      {
+        id: 'other',
+        name: 'Other Health',
+        platformKeys: [OTHER_PLATFORM_KEY],
+        sources: [
+          {
+            id: 'ehr',
+            name: 'Other EHR',
+            environment: 'production',
+            clientId: 'other-client',
+            clientSecret: SECRET,
+          },
+        ],
+        destinations: [
+          { id: 'private', name: 'Other app', environment: 'production', url: 'http://127.0.0.1:9/x' },
+        ],
+      },
+    ],
+  });
+}
+
+export interface Harness {
+  server: Server;
+  clock: ManualClock;
+  url: string;
+  dataDir: string;
+  token(clientId?: string): Promise<string>;
+  send(body: unknown, options?: { token?: string; headers?: Record<string, string> }): Promise<Answer>;
+  platform(method: 'GET' | 'POST', path: string, body?: unknown, key?: string): Promise<Answer>;
+  close(): Promise<void>;
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  // Test code reads arbitrary JSON answers; a precise type per route would add nothing here.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
+/** Starts the real server on a free port with a fresh SQLite file and a manual clock. */
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'switchboard-test-'));
+  const clock = new ManualClock(Date.now());
+  const server = await startServer(harnessConfig(options, dataDir), {
+    clock,
+    logger: createLogger('silent'),
+  });
+  const tokens = new Map<string, string>();
+  const harness: Harness = {
+    server,
+    clock,
+    url: server.url,
+    dataDir,
+    async token(clientId = 'ehr-client') {
+      const cached = tokens.get(clientId);
+      if (cached) return cached;
+      const res = await request(server.url, 'POST', '/v2/auth/token', {
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: clientId,
+          client_secret: SECRET,
+        }),
+      });
+      if (res.status !== 200) throw new Error(`token: ${res.status} ${JSON.stringify(res.body)}`);
+      tokens.set(clientId, res.body.access_token as string);
+      return res.body.access_token as string;
+    },
+    async send(body, opts = {}) {
+      const token = opts.token ?? (await harness.token());
+      return request(server.url, 'POST', '/endpoint', {
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...opts.headers },
+      });
+    },
+    platform(method, path, body, key = PLATFORM_KEY) {
+      return request(server.url, method, path, {
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+      });
+    },
+    async close() {
+      await server.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
+
+export async function request(
+  base: string,
+  method: string,
+  path: string,
+  init: { body?: string | URLSearchParams; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const res = await fetch(base + path, { method, body: init.body, headers: init.headers });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON; the text is the body.
+  }
+  return { status: res.status, headers: res.headers, body };
+}
+
+export function patientAdmin(n: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    Meta: {
+      DataModel: 'PatientAdmin',
+      EventType: 'NewPatient',
+      EventDateTime: new Date().toISOString(),
+      ...extra,
+    },
+    Patient: { Identifiers: [{ ID: `MRN-${n}`, IDType: 'MR' }], Demographics: { FirstName: `Pat${n}` } },
+  };
+}

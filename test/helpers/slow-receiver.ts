@@ -1,0 +1,61 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Received } from './receiver.ts';
+
+/**
+ * A real HTTP destination that answers 200 only after a delay, so deliveries stay in flight
+ * for a while. Every request is recorded when its body has arrived, before the answer: a
+ * request whose sender dies while waiting still counts as received, as it would for a real
+ * destination.
+ */
+export class SlowReceiver {
+  readonly received: Received[] = [];
+  /** Requests whose body arrived and whose answer has not been written yet. */
+  inFlight = 0;
+  url = '';
+  readonly #server: Server;
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  private constructor(delayMs: () => number) {
+    this.#server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        let json: Received['json'] = {};
+        try {
+          json = JSON.parse(body) as Received['json'];
+        } catch {
+          // Kept as text only.
+        }
+        this.received.push({ headers: req.headers, body, json, at: Date.now() });
+        this.inFlight++;
+        const timer = setTimeout(() => {
+          this.#timers.delete(timer);
+          this.inFlight--;
+          if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        }, delayMs());
+        this.#timers.add(timer);
+      });
+    });
+  }
+
+  static async start(delayMs: () => number): Promise<SlowReceiver> {
+    const receiver = new SlowReceiver(delayMs);
+    await new Promise<void>((resolve) => receiver.#server.listen(0, '127.0.0.1', resolve));
+    receiver.url = `http://127.0.0.1:${(receiver.#server.address() as AddressInfo).port}/redox`;
+    return receiver;
+  }
+
+  /** Distinct log IDs in the order they first arrived. */
+  logIds(): string[] {
+    return [...new Set(this.received.map((r) => String(r.headers['x-switchboard-log-id'])))];
+  }
+
+  close(): Promise<void> {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.#server.closeAllConnections();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}

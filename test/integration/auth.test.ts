@@ -1,0 +1,299 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SECRET, patientAdmin, request, startHarness, type Harness } from '../helpers/harness.ts';
+
+const ALGS = ['RS256', 'RS384', 'ES256', 'ES384'] as const;
+const keys = new Map<string, { privateKey: CryptoKey; jwk: JWK }>();
+let jwksServer: Server;
+let jwksUrl: string;
+let remoteKey: { privateKey: CryptoKey; jwk: JWK };
+let h: Harness;
+
+async function keyPair(alg: string, kid: string): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+}
+
+before(async () => {
+  for (const alg of ALGS) keys.set(alg, await keyPair(alg, `k-${alg}`));
+  remoteKey = await keyPair('ES256', 'remote-1');
+  jwksServer = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [remoteKey.jwk] }));
+  });
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
+  h = await startHarness({
+    destinations: [{ id: 'app', url: 'http://127.0.0.1:9/unused' }],
+    subscribed: [],
+    extraSources: [
+      {
+        id: 'app-jwt',
+        name: 'Signed app',
+        environment: 'production',
+        clientId: 'jwt-client',
+        jwks: { keys: [...keys.values()].map((k) => k.jwk) },
+      },
+      {
+        id: 'app-remote',
+        name: 'Remote keys',
+        environment: 'production',
+        clientId: 'remote-client',
+        jwksUrl,
+      },
+    ],
+  });
+});
+
+after(async () => {
+  await h.close();
+  jwksServer.close();
+});
+
+interface AssertionOptions {
+  alg?: string;
+  clientId?: string;
+  sub?: string;
+  aud?: string;
+  expiresIn?: number;
+  jti?: string | null;
+  key?: CryptoKey;
+  kid?: string;
+}
+
+async function assertion(o: AssertionOptions = {}): Promise<string> {
+  const alg = o.alg ?? 'RS256';
+  const pair = keys.get(alg)!;
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = new SignJWT({})
+    .setProtectedHeader({ alg, kid: o.kid ?? pair.jwk.kid })
+    .setIssuer(o.clientId ?? 'jwt-client')
+    .setSubject(o.sub ?? o.clientId ?? 'jwt-client')
+    .setAudience(o.aud ?? `${h.url}/v2/auth/token`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (o.expiresIn ?? 240));
+  if (o.jti !== null) jwt.setJti(o.jti ?? randomUUID());
+  return jwt.sign(o.key ?? pair.privateKey);
+}
+
+function tokenRequest(fields: Record<string, string>) {
+  return request(h.url, 'POST', '/v2/auth/token', {
+    body: new URLSearchParams({ grant_type: 'client_credentials', ...fields }),
+  });
+}
+
+const withAssertion = (jwt: string) =>
+  tokenRequest({
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: jwt,
+  });
+
+async function canSend(token: string): Promise<number> {
+  return (await h.send(patientAdmin(1), { token })).status;
+}
+
+describe('private_key_jwt client assertions', () => {
+  for (const alg of ALGS)
+    test(`${alg}: a valid assertion gets a working token`, async () => {
+      const res = await withAssertion(await assertion({ alg }));
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.token_type, 'Bearer');
+      assert.equal(res.body.expires_in, 3600);
+      assert.equal(await canSend(res.body.access_token), 200);
+    });
+
+  test('a JWKS URL is fetched and used', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'remote-1' })
+      .setIssuer('remote-client')
+      .setSubject('remote-client')
+      .setAudience(`${h.url}/v2/auth/token`)
+      .setJti(randomUUID())
+      .setExpirationTime(now + 120)
+      .sign(remoteKey.privateKey);
+    const res = await withAssertion(jwt);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+  });
+
+  test('a replayed jti is refused', async () => {
+    const jwt = await assertion({ jti: 'once-only' });
+    assert.equal((await withAssertion(jwt)).status, 200);
+    const replay = await withAssertion(jwt);
+    assert.equal(replay.status, 401);
+    assert.equal(replay.body.error, 'invalid_client');
+    const sameJti = await withAssertion(await assertion({ jti: 'once-only', alg: 'ES256' }));
+    assert.equal(sameJti.status, 401, 'the jti, not the token text, is what cannot be reused');
+  });
+
+  const refused: [string, () => Promise<string>][] = [
+    ['wrong audience', () => assertion({ aud: 'https://elsewhere.example/v2/auth/token' })],
+    ['sub differs from iss', () => assertion({ sub: 'someone-else' })],
+    ['exp more than 5 minutes ahead', () => assertion({ expiresIn: 600 })],
+    ['already expired', () => assertion({ expiresIn: -120 })],
+    ['no jti', () => assertion({ jti: null })],
+    ['unknown client', () => assertion({ clientId: 'nobody' })],
+    ['a client with only a secret', () => assertion({ clientId: 'ehr-client' })],
+    [
+      'signed by a key that is not registered',
+      async () => assertion({ key: (await generateKeyPair('RS256')).privateKey }),
+    ],
+    [
+      'an HS256 assertion',
+      () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: 'HS256' })
+          .setIssuer('jwt-client')
+          .setSubject('jwt-client')
+          .setAudience(`${h.url}/v2/auth/token`)
+          .setJti(randomUUID())
+          .setExpirationTime('2m')
+          .sign(new TextEncoder().encode(SECRET)),
+    ],
+    ['not a JWT at all', async () => 'not.a.jwt'],
+  ];
+  for (const [name, make] of refused)
+    test(`refused: ${name}`, async () => {
+      const res = await withAssertion(await make());
+      assert.equal(res.status, 401, JSON.stringify(res.body));
+      assert.deepEqual(res.body, {
+        error: 'invalid_client',
+        error_description: 'Client authentication failed',
+      });
+    });
+
+  test('the assertion type must be jwt-bearer, and one method at a time', async () => {
+    const wrongType = await tokenRequest({
+      client_assertion_type: 'urn:x',
+      client_assertion: await assertion(),
+    });
+    assert.equal(wrongType.status, 400);
+    const both = await tokenRequest({
+      client_secret: SECRET,
+      client_id: 'jwt-client',
+      client_assertion: await assertion(),
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    });
+    assert.equal(both.status, 400);
+  });
+});
+
+describe('the older key/secret flow', () => {
+  const legacy = (path: string, body: unknown) =>
+    request(h.url, 'POST', path, {
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
+
+  test('authenticate, use, refresh; a used refresh token is dead', async () => {
+    const first = await legacy('/auth/authenticate', { apiKey: 'ehr-client', secret: SECRET });
+    assert.equal(first.status, 200);
+    const expires = Date.parse(first.body.expires) - h.clock.now();
+    assert.ok(Math.abs(expires - 24 * 3_600_000) < 5_000, 'access token lives 24 h');
+    assert.equal(await canSend(first.body.accessToken), 200);
+
+    const refreshed = await legacy('/auth/refreshToken', {
+      apiKey: 'ehr-client',
+      refreshToken: first.body.refreshToken,
+    });
+    assert.equal(refreshed.status, 200);
+    assert.notEqual(refreshed.body.refreshToken, first.body.refreshToken);
+    assert.equal(await canSend(refreshed.body.accessToken), 200);
+
+    const reused = await legacy('/auth/refreshToken', {
+      apiKey: 'ehr-client',
+      refreshToken: first.body.refreshToken,
+    });
+    assert.equal(reused.status, 401);
+    const next = await legacy('/auth/refreshToken', {
+      apiKey: 'ehr-client',
+      refreshToken: refreshed.body.refreshToken,
+    });
+    assert.equal(next.status, 200, 'the rotated refresh token works once');
+  });
+
+  test('tokens are not interchangeable, and bad credentials are refused', async () => {
+    const first = await legacy('/auth/authenticate', { apiKey: 'ehr-client', secret: SECRET });
+    assert.equal(await canSend(first.body.refreshToken), 401, 'a refresh token is not an access token');
+    const asRefresh = await legacy('/auth/refreshToken', {
+      apiKey: 'ehr-client',
+      refreshToken: first.body.accessToken,
+    });
+    assert.equal(asRefresh.status, 401, 'an access token is not a refresh token');
+    const otherKey = await legacy('/auth/refreshToken', {
+      apiKey: 'jwt-client',
+      refreshToken: first.body.refreshToken,
+    });
+    assert.equal(otherKey.status, 401);
+    assert.equal(
+      (await legacy('/auth/authenticate', { apiKey: 'ehr-client', secret: 'wrong-secret-000000' })).status,
+      401,
+    );
+    assert.equal((await legacy('/auth/authenticate', { apiKey: 'ehr-client' })).status, 400);
+  });
+});
+
+describe('revocation', () => {
+  test('rotating the secret or disabling the source revokes its tokens', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-revoke-'));
+    const destinations = [{ id: 'app', url: 'http://127.0.0.1:9/unused' }];
+    try {
+      let server = await startHarness({ destinations, dataDir });
+      const before = await server.token();
+      assert.equal((await server.send(patientAdmin(1), { token: before })).status, 200);
+      await server.close();
+
+      const rotated = 'a-new-secret-0123456789';
+      server = await startHarness({ destinations, dataDir, ehr: { clientSecret: rotated } });
+      assert.equal(
+        (await server.send(patientAdmin(1), { token: before })).status,
+        401,
+        'old secret, old tokens',
+      );
+      const old = await request(server.url, 'POST', '/v2/auth/token', {
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: 'ehr-client',
+          client_secret: SECRET,
+        }),
+      });
+      assert.equal(old.status, 401);
+      const fresh = await request(server.url, 'POST', '/v2/auth/token', {
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: 'ehr-client',
+          client_secret: rotated,
+        }),
+      });
+      assert.equal(fresh.status, 200);
+      await server.close();
+
+      server = await startHarness({ destinations, dataDir, ehr: { clientSecret: rotated, disabled: true } });
+      assert.equal((await server.send(patientAdmin(1), { token: fresh.body.access_token })).status, 401);
+      const refused = await request(server.url, 'POST', '/v2/auth/token', {
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: 'ehr-client',
+          client_secret: rotated,
+        }),
+      });
+      assert.equal(refused.status, 401);
+      await server.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('tokens expire after an hour', async () => {
+    const res = await withAssertion(await assertion());
+    assert.equal(await canSend(res.body.access_token), 200);
+    h.clock.advance(3_600_000 + 1_000);
+    assert.equal(await canSend(res.body.access_token), 401);
+  });
+});
