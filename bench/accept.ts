@@ -1,0 +1,95 @@
+// Accept: POST /endpoint with a 1 KB payload at 50 connections, against a bare Fastify route
+// measured in the same run. Each server runs in its own process; autocannon runs in this one.
+// Run alone: node bench/accept.ts   (BENCH_SECONDS, default 10)
+import autocannon from 'autocannon';
+import {
+  SECONDS,
+  fmt,
+  freePort,
+  payload,
+  spawnNode,
+  startSwitchboard,
+  stop,
+  tempDir,
+  token,
+  waitHttp,
+  writeConfig,
+} from './lib.ts';
+
+interface Load {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function load(url: string, headers: Record<string, string>, seconds: number): Promise<Load> {
+  const result = await autocannon({
+    url: `${url}/endpoint`,
+    method: 'POST',
+    connections: 50,
+    duration: seconds,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: payload(1, 1024),
+  });
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+export interface AcceptResult {
+  bare: Load;
+  switchboard: Load;
+}
+
+export async function runAccept(seconds = SECONDS): Promise<AcceptResult> {
+  const bareDir = tempDir('bare');
+  const port = await freePort();
+  const bare = spawnNode(['bench/bare-server.ts'], { PORT: String(port) });
+  const dir = tempDir('accept');
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/healthz`);
+    await load(`http://127.0.0.1:${port}`, {}, 2);
+    const bareLoad = await load(`http://127.0.0.1:${port}`, {}, seconds);
+    await stop(bare);
+
+    // Accept only: delivery is off in this process, so the figure is the durable accept path.
+    const config = writeConfig(dir.path, [{ id: 'app', url: 'http://127.0.0.1:9/unused' }], {
+      delivery: { enabled: false },
+    });
+    const server = await startSwitchboard(config);
+    const auth = { authorization: `Bearer ${await token(server.url)}` };
+    await load(server.url, auth, 2);
+    const switchboardLoad = await load(server.url, auth, seconds);
+    await stop(server.child);
+    return { bare: bareLoad, switchboard: switchboardLoad };
+  } finally {
+    await stop(bare);
+    bareDir.remove();
+    dir.remove();
+  }
+}
+
+export function printAccept({ bare, switchboard }: AcceptResult): void {
+  console.log('\nAccept: POST /endpoint, 1 KB payload, 50 connections (autocannon)');
+  console.log('                       req/s      p50 ms   p99 ms   non-2xx');
+  for (const [name, r] of [
+    ['bare Fastify route', bare],
+    ['Switchboard (durable)', switchboard],
+  ] as const)
+    console.log(
+      `${name.padEnd(22)} ${fmt(r.requestsPerSecond).padStart(8)} ${fmt(r.p50, 1).padStart(10)} ${fmt(r.p99, 1).padStart(8)} ${String(r.non2xx + r.errors).padStart(9)}`,
+    );
+  const ratio = switchboard.requestsPerSecond / bare.requestsPerSecond;
+  console.log(
+    `ratio switchboard/bare: ${(ratio * 100).toFixed(1)}%  (target >= 50%, p99 < 20 ms: ${ratio >= 0.5 && switchboard.p99 < 20 ? 'met' : 'NOT met'})`,
+  );
+  console.log('Every 200 is a message and its log committed with synchronous=FULL (group commit).');
+}
+
+if (import.meta.main) printAccept(await runAccept());

@@ -1,0 +1,11 @@
+// npm run bench: every benchmark in one run, each against its baseline measured in the same run.
+// Not part of the tests. BENCH_SECONDS (load duration), BENCH_MESSAGES (delivery volume).
+import { printAccept, runAccept } from './accept.ts';
+import { printDelivery, runDelivery } from './delivery.ts';
+import { printQueryLatency, runQueryLatency } from './query-latency.ts';
+
+console.log(`Switchboard benchmarks on ${process.version}, ${(await import('node:os')).cpus().length} cores`);
+printAccept(await runAccept());
+printDelivery(await runDelivery());
+printQueryLatency(await runQueryLatency());
+process.exit(0);
