@@ -24,6 +24,7 @@ import { queryRoute } from './api/query-route.ts';
 import type { QueryClient } from './delivery/query-client.ts';
 import { installErrorHandling } from './api/error-handler.ts';
 import { healthRoutes } from './api/health-routes.ts';
+import { alertsRoutes } from './api/platform/alerts-routes.ts';
 import { logsRoutes } from './api/platform/logs-routes.ts';
 import { requireOrganization } from './api/platform/platform-auth.ts';
 import { queueRoutes } from './api/platform/queue-routes.ts';
@@ -166,6 +167,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const platformDeps = { store, catalog, clock, onQueueChanged: deps.wakeDelivery };
     logsRoutes(platform, platformDeps);
     queueRoutes(platform, platformDeps);
+    alertsRoutes(platform, platformDeps);
   });
   return app;
 }

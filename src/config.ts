@@ -53,6 +53,8 @@ const organizationSchema = z
     id,
     name: z.string().min(1),
     alertEmail: z.email().optional(),
+    /** Slack (or any) incoming-webhook URLs that get the same alerts as a JSON POST. */
+    alertWebhooks: z.array(z.url({ protocol: /^https?$/ })).default([]),
     /** Requests per client IP per rate window for this organization's traffic (below the server's). */
     rateLimit: z.number().int().min(1).optional(),
     platformKeys: z.array(z.string().min(16, 'must be at least 16 characters')).default([]),
@@ -121,6 +123,14 @@ const deliverySchema = z.strictObject({
   shutdownGraceMs: ms.default(10_000),
 });
 
+const alertSchema = z.strictObject({
+  /** SMTP server for alert emails, e.g. smtp://user:pass@mail.example:587 (smtps:// for TLS). */
+  smtpUrl: z.url({ protocol: /^smtps?$/ }).optional(),
+  from: z.string().min(3).default('Switchboard <switchboard@localhost>'),
+  /** Each channel (SMTP, each webhook) gets this long to take an alert. */
+  timeoutMs: ms.min(100).default(10_000),
+});
+
 const serverSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().default('0.0.0.0'),
@@ -166,6 +176,7 @@ const configSchema = z
   .strictObject({
     server: serverSchema.default(serverSchema.parse({})),
     delivery: deliverySchema.default(deliverySchema.parse({})),
+    alerts: alertSchema.default(alertSchema.parse({})),
     organizations: z.array(organizationSchema).default([]),
   })
   .superRefine((config, ctx) => {
@@ -191,6 +202,7 @@ export type SourceConfig = z.infer<typeof sourceSchema>;
 export type DestinationConfig = z.infer<typeof destinationSchema>;
 export type DeliverySettings = Config['delivery'];
 export type ServerSettings = Config['server'];
+export type AlertSettings = Config['alerts'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -237,7 +249,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (env.SWITCHBOARD_ADMIN_KEY) server.adminKey = env.SWITCHBOARD_ADMIN_KEY;
   if (env.LOG_LEVEL) server.logLevel = env.LOG_LEVEL;
   if (env.REDIS_URL) server.redisUrl = env.REDIS_URL;
-  return parseConfig({ ...raw, server });
+  const alerts = { ...((raw.alerts as Record<string, unknown> | undefined) ?? {}) };
+  if (env.SMTP_URL) alerts.smtpUrl = env.SMTP_URL;
+  return parseConfig({ ...raw, server, alerts });
 }
 
 function toInt(value: string, name: string): number {

@@ -4,7 +4,9 @@ import { AccessTokens } from './api/auth/access-tokens.ts';
 import { Catalog } from './catalog/catalog.ts';
 import { syncConfiguredCatalog } from './catalog/sync.ts';
 import type { Config } from './config.ts';
-import { Dispatcher, type DeliveryAlert } from './delivery/dispatcher.ts';
+import { AlertNotifier } from './alerts/alert-notifier.ts';
+import { Dispatcher } from './delivery/dispatcher.ts';
+import type { Alert } from './models/alert.ts';
 import { Outbound } from './delivery/outbound.ts';
 import { QueryClient } from './delivery/query-client.ts';
 import { RedisRateCounter } from './api/rate-limit/redis-rate-counter.ts';
@@ -19,6 +21,7 @@ export interface Server {
   app: FastifyInstance;
   store: Store;
   dispatcher: Dispatcher;
+  alerts: AlertNotifier;
   catalog: Catalog;
   /** Base URL once listening. */
   url: string;
@@ -28,7 +31,7 @@ export interface Server {
 export interface ServerOptions {
   clock?: Clock;
   logger?: Logger;
-  onAlert?: (alert: DeliveryAlert) => void;
+  onAlert?: (alert: Alert) => void;
   /** Start without delivery (benchmarks of the accept path). */
   delivery?: boolean;
 }
@@ -56,6 +59,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   }
   const tokens = new AccessTokens(tokenKey, catalog, clock);
   const outbound = new Outbound({ excerptBytes: config.delivery.responseExcerptBytes });
+  const alerts = new AlertNotifier({ store, catalog, clock, logger, settings: config.alerts });
   const dispatcher = new Dispatcher({
     store,
     catalog,
@@ -63,7 +67,10 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     settings: config.delivery,
     logger,
     outbound,
-    onAlert: options.onAlert,
+    onAlert: (alert) => {
+      alerts.notify(alert);
+      options.onAlert?.(alert);
+    },
   });
   const rateCounter = config.server.redisUrl
     ? new RedisRateCounter(config.server.redisUrl, config.server.redisKeyPrefix)
@@ -82,12 +89,16 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     rateCounter,
     wakeDelivery: () => dispatcher.notify(),
   });
-  if (config.delivery.enabled && options.delivery !== false) dispatcher.start();
+  if (config.delivery.enabled && options.delivery !== false) {
+    dispatcher.start();
+    void alerts.start();
+  }
   let address: string;
   try {
     address = await app.listen({ port: config.server.port, host: config.server.host });
   } catch (error) {
     await dispatcher.stop();
+    await alerts.close();
     await store.close();
     throw error;
   }
@@ -97,12 +108,14 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     app,
     store,
     dispatcher,
+    alerts,
     catalog,
     url,
     close() {
       closed ??= (async () => {
         await app.close();
         await dispatcher.stop();
+        await alerts.close();
         await outbound.close();
         await queryClient.close();
         await rateCounter.close();

@@ -23,6 +23,7 @@ export async function syncConfiguredCatalog(store: Store, config: Config): Promi
       id: org.id,
       name: org.name,
       alertEmail: org.alertEmail,
+      alertWebhooks: org.alertWebhooks,
       rateLimit: org.rateLimit,
     });
     for (const key of org.platformKeys) input.platformKeys.push({ orgId: org.id, keyDigest: digestKey(key) });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Alert } from '../models/alert.ts';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { DeliverySettings } from '../config.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -17,17 +18,8 @@ export interface DispatcherDeps {
   outbound: Outbound;
   /** Identifies this worker's leases; unique per process. */
   owner?: string;
-  /** Told when a log reaches the alert threshold and when it recovers (SPEC 5.5). */
-  onAlert?: (alert: DeliveryAlert) => void;
-}
-
-export interface DeliveryAlert {
-  kind: 'failing' | 'recovered';
-  orgId: string;
-  destinationId: string;
-  logId: string;
-  attempts: number;
-  error: string | null;
+  /** Given each alert an attempt raised, once it is committed (SPEC 5.5). */
+  onAlert?: (alert: Alert) => void;
 }
 
 type Step = 'next' | 'stop';
@@ -251,6 +243,7 @@ export class Dispatcher {
           error: result.error,
           outcome: result.outcome,
         },
+        alert: { id: randomUUID(), afterAttempts: settings.alertAfterAttempts },
         log: {
           status: delivered ? 'succeeded' : decision?.retry ? 'pending' : 'failed',
           nextAttemptAt: retryAt,
@@ -258,7 +251,7 @@ export class Dispatcher {
           failedReason: decision && !decision.retry ? decision.reason : null,
         },
       });
-      this.#alert(queue, log, attemptCount, delivered, result.error);
+      void record.then((recorded) => recorded.alert && this.#deps.onAlert?.(recorded.alert), noop);
       if (nextAttemptId === null) {
         // Done with this log: keep its record in flight, settle the one before.
         const previous = await this.#settle(queue, pipeline);
@@ -295,20 +288,6 @@ export class Dispatcher {
     }
     return 'next';
   }
-
-  #alert(
-    queue: QueueRef,
-    log: DeliveryLog,
-    attempts: number,
-    delivered: boolean,
-    error: string | null,
-  ): void {
-    const { onAlert, settings } = this.#deps;
-    if (!onAlert) return;
-    const threshold = settings.alertAfterAttempts;
-    if (!delivered && attempts === threshold)
-      onAlert({ kind: 'failing', ...queue, logId: log.id, attempts, error });
-    else if (delivered && attempts > threshold)
-      onAlert({ kind: 'recovered', ...queue, logId: log.id, attempts, error: null });
-  }
 }
+
+function noop(): void {}

@@ -4,6 +4,8 @@ export interface Organization {
   id: string;
   name: string;
   alertEmail?: string;
+  /** Slack-compatible incoming-webhook URLs that also get alerts. */
+  alertWebhooks?: string[];
   rateLimit?: number;
 }
 

@@ -1,3 +1,4 @@
+import type { Alert, AlertChannelResult } from '../models/alert.ts';
 import type { Attempt, AttemptOutcome, Log, LogState, LogStatus, LogType } from '../models/log.ts';
 
 /**
@@ -108,4 +109,33 @@ export function decodeCursor(cursor: string): number | undefined {
   const text = Buffer.from(cursor, 'base64url').toString();
   const match = /^l:(\d{1,15})$/.exec(text);
   return match ? Number(match[1]) : undefined;
+}
+
+export interface AlertRow {
+  pk: number | bigint;
+  id: string;
+  org_id: string;
+  destination_id: string;
+  log_id: string;
+  kind: string;
+  attempts: number;
+  error: string | null;
+  created_at: number | bigint;
+  sent_at: number | bigint | null;
+  channels: string;
+}
+
+export function toAlert(row: AlertRow): Alert {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    destinationId: row.destination_id,
+    logId: row.log_id,
+    kind: row.kind === 'recovered' ? 'recovered' : 'failing',
+    attempts: Number(row.attempts),
+    error: row.error,
+    createdAt: num(row.created_at),
+    sentAt: numOrNull(row.sent_at),
+    channels: JSON.parse(row.channels) as AlertChannelResult[],
+  };
 }

@@ -1,3 +1,4 @@
+import type { Alert, AlertChannelResult } from '../models/alert.ts';
 import type { CatalogSnapshot, Destination, Organization, Source, Subscription } from '../models/entities.ts';
 import type { Attempt, Log, LogDetail, LogFilter, LogStatus, LogType, QueueView } from '../models/log.ts';
 
@@ -74,6 +75,12 @@ export interface Store {
    * It may be committed a little later (tens of milliseconds) together with other writes.
    */
   recordQuery(query: QueryRecord): Promise<void>;
+
+  // Alerts: raised inside `recordAttempt`'s transaction (an outbox), then sent by the notifier.
+  listAlerts(orgId: string, page: Page): Promise<{ alerts: Alert[]; nextCursor: string | null }>;
+  markAlertSent(alertId: string, channels: AlertChannelResult[], at: number): Promise<void>;
+  /** Alerts raised but not yet sent (e.g. the process died in between), oldest first. */
+  unsentAlerts(limit: number): Promise<Alert[]>;
 }
 
 export interface QueryRecord {
@@ -183,12 +190,20 @@ export interface AttemptRecord {
   /** Give the queue back (the log waits for a later retry, or the worker stops). */
   release: boolean;
   leaseUntil: number;
+  /**
+   * SPEC 5.5. A failed attempt that brings the log's failures to `afterAttempts` raises a
+   * `failing` alert (ID `id`) unless the queue already has one open; a success while one is open
+   * raises `recovered` and closes it. Decided in the same transaction as the attempt.
+   */
+  alert: { id: string; afterAttempts: number };
 }
 
 export interface AttemptResult {
   /** False when another worker took the queue over (its lease had expired). */
   leaseHeld: boolean;
   paused: boolean;
+  /** The alert this attempt raised, to be sent. */
+  alert?: Alert;
 }
 
 export interface PauseInfo {

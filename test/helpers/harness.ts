@@ -34,6 +34,7 @@ export interface HarnessOptions {
   /** More subscriptions of source `ehr`. */
   extraSubscriptions?: { dataModel: string; destination: string; eventTypes?: string[] }[];
   delivery?: Partial<Config['delivery']>;
+  alerts?: Partial<Config['alerts']>;
   server?: Partial<Config['server']>;
   dataDir?: string;
 }
@@ -43,6 +44,7 @@ export function harnessConfig(options: HarnessOptions, dataDir: string): Readonl
   return parseConfig({
     server: { port: 0, host: '127.0.0.1', dataDir, logLevel: 'silent', ...options.server },
     delivery: { shutdownGraceMs: 2_000, ...options.delivery },
+    alerts: { timeoutMs: 2_000, ...options.alerts },
     organizations: [
       {
         id: 'acme',

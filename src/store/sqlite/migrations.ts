@@ -13,6 +13,7 @@ CREATE TABLE organizations (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
   alert_email TEXT,
+  alert_webhooks TEXT NOT NULL DEFAULT '[]',
   rate_limit INTEGER
 );
 
@@ -68,6 +69,7 @@ CREATE TABLE queues (
   paused_at INTEGER,
   lease_owner TEXT,
   lease_expires_at INTEGER,
+  alert_log_id TEXT,
   PRIMARY KEY (org_id, destination_id)
 );
 
@@ -137,6 +139,22 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (org_id, source_id, key)
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+CREATE TABLE alerts (
+  pk INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  org_id TEXT NOT NULL,
+  destination_id TEXT NOT NULL,
+  log_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  error TEXT,
+  created_at INTEGER NOT NULL,
+  sent_at INTEGER,
+  channels TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX alerts_org ON alerts (org_id, pk);
+CREATE INDEX alerts_unsent ON alerts (pk) WHERE sent_at IS NULL;
 `,
   },
 ];

@@ -3,7 +3,17 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { CatalogSnapshot, Environment } from '../../models/entities.ts';
 import type { Attempt, Log, LogDetail, LogFilter, QueueView } from '../../models/log.ts';
-import { decodeCursor, encodeCursor, toAttempt, toLog, type AttemptRow, type LogRow } from '../rows.ts';
+import type { Alert, AlertChannelResult } from '../../models/alert.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  toAlert,
+  toAttempt,
+  toLog,
+  type AlertRow,
+  type AttemptRow,
+  type LogRow,
+} from '../rows.ts';
 import type {
   AcceptedMessage,
   AcceptResult,
@@ -121,13 +131,15 @@ export class SqliteStore implements Store {
     await this.#writes.run(() => {
       for (const org of catalog.organizations) {
         this.#run(
-          `INSERT INTO organizations (id, name, alert_email, rate_limit) VALUES (:id, :name, :alertEmail, :rateLimit)
+          `INSERT INTO organizations (id, name, alert_email, alert_webhooks, rate_limit)
+           VALUES (:id, :name, :alertEmail, :alertWebhooks, :rateLimit)
            ON CONFLICT (id) DO UPDATE SET name = excluded.name, alert_email = excluded.alert_email,
-             rate_limit = excluded.rate_limit`,
+             alert_webhooks = excluded.alert_webhooks, rate_limit = excluded.rate_limit`,
           {
             id: org.id,
             name: org.name,
             alertEmail: org.alertEmail ?? null,
+            alertWebhooks: JSON.stringify(org.alertWebhooks ?? []),
             rateLimit: org.rateLimit ?? null,
           },
         );
@@ -213,11 +225,13 @@ export class SqliteStore implements Store {
         id: string;
         name: string;
         alert_email: string | null;
+        alert_webhooks: string;
         rate_limit: number | null;
-      }>('SELECT id, name, alert_email, rate_limit FROM organizations').map((r) => ({
+      }>('SELECT id, name, alert_email, alert_webhooks, rate_limit FROM organizations').map((r) => ({
         id: r.id,
         name: r.name,
         alertEmail: opt(r.alert_email),
+        alertWebhooks: JSON.parse(r.alert_webhooks) as string[],
         rateLimit: opt(r.rate_limit),
       })),
       platformKeys: this.#all<{ key_digest: string; org_id: string }>(
@@ -449,12 +463,83 @@ export class SqliteStore implements Store {
             ? { ...queue, owner: record.owner }
             : { ...queue, owner: record.owner, until: record.leaseUntil },
         ) === 1;
-      const paused = this.#get<{ paused_at: number | null }>(
-        'SELECT paused_at FROM queues WHERE org_id = :orgId AND destination_id = :destinationId',
+      const row = this.#get<{ paused_at: number | null; alert_log_id: string | null }>(
+        'SELECT paused_at, alert_log_id FROM queues WHERE org_id = :orgId AND destination_id = :destinationId',
         { ...queue },
       );
-      return { leaseHeld, paused: paused?.paused_at != null };
+      const alert = this.#raiseAlert(record, row?.alert_log_id ?? null);
+      return { leaseHeld, paused: row?.paused_at != null, ...(alert ? { alert } : {}) };
     });
+  }
+
+  /** SPEC 5.5, inside recordAttempt's transaction: see `AttemptRecord.alert`. */
+  #raiseAlert(record: AttemptRecord, openAlertLog: string | null): Alert | undefined {
+    const { attempt, queue } = record;
+    let kind: Alert['kind'];
+    if (attempt.outcome === 'failed') {
+      const log = this.#get<{ attempt_count: number }>('SELECT attempt_count FROM logs WHERE id = :id', {
+        id: attempt.logId,
+      });
+      if (openAlertLog !== null || (log?.attempt_count ?? 0) < record.alert.afterAttempts) return undefined;
+      kind = 'failing';
+    } else {
+      if (openAlertLog === null) return undefined;
+      kind = 'recovered';
+    }
+    this.#run(
+      'UPDATE queues SET alert_log_id = :logId WHERE org_id = :orgId AND destination_id = :destinationId',
+      { ...queue, logId: kind === 'failing' ? attempt.logId : null },
+    );
+    const attempts = this.#get<{ attempt_count: number }>('SELECT attempt_count FROM logs WHERE id = :id', {
+      id: attempt.logId,
+    });
+    const row = {
+      id: record.alert.id,
+      orgId: queue.orgId,
+      destinationId: queue.destinationId,
+      logId: attempt.logId,
+      kind,
+      attempts: attempts?.attempt_count ?? attempt.number,
+      error: kind === 'failing' ? describeFailure(attempt) : null,
+      createdAt: attempt.startedAt + attempt.durationMs,
+    };
+    this.#run(
+      `INSERT INTO alerts (id, org_id, destination_id, log_id, kind, attempts, error, created_at)
+       VALUES (:id, :orgId, :destinationId, :logId, :kind, :attempts, :error, :createdAt)`,
+      row,
+    );
+    return { ...row, sentAt: null, channels: [] };
+  }
+
+  async listAlerts(orgId: string, page: Page): Promise<{ alerts: Alert[]; nextCursor: string | null }> {
+    const cursor = page.cursor === undefined ? undefined : (decodeCursor(page.cursor) ?? 0);
+    const rows = this.#all<AlertRow>(
+      `SELECT * FROM alerts WHERE org_id = :orgId ${cursor === undefined ? '' : 'AND pk < :cursor'}
+       ORDER BY pk DESC LIMIT :limit`,
+      { orgId, limit: page.limit + 1, ...(cursor === undefined ? {} : { cursor }) },
+    );
+    const alerts = rows.slice(0, page.limit);
+    const last = alerts.at(-1);
+    return {
+      alerts: alerts.map(toAlert),
+      nextCursor: rows.length > page.limit && last ? encodeCursor(Number(last.pk)) : null,
+    };
+  }
+
+  async markAlertSent(alertId: string, channels: AlertChannelResult[], at: number): Promise<void> {
+    await this.#writes.run(() =>
+      this.#run('UPDATE alerts SET sent_at = :at, channels = :channels WHERE id = :id', {
+        id: alertId,
+        at,
+        channels: JSON.stringify(channels),
+      }),
+    );
+  }
+
+  async unsentAlerts(limit: number): Promise<Alert[]> {
+    return this.#all<AlertRow>('SELECT * FROM alerts WHERE sent_at IS NULL ORDER BY pk LIMIT :limit', {
+      limit,
+    }).map(toAlert);
   }
 
   async renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void> {
@@ -736,4 +821,9 @@ function queueKey(q: QueueRef): string {
 
 export function openSqliteStore(dataDir: string): SqliteStore {
   return new SqliteStore(`${dataDir}/switchboard.db`);
+}
+
+function describeFailure(attempt: Attempt): string {
+  if (attempt.error) return attempt.error;
+  return attempt.statusCode === null ? 'failed' : `HTTP ${attempt.statusCode}`;
 }

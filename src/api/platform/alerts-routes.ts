@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Alert } from '../../models/alert.ts';
+import type { PlatformDeps } from './logs-routes.ts';
+import { orgOf } from './platform-auth.ts';
+import { parseQuery } from './query.ts';
+
+const listQuery = z.strictObject({
+  cursor: z.string().max(64).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/)
+    .transform(Number)
+    .pipe(z.number().min(1).max(500))
+    .optional(),
+});
+
+/** `GET /platform/v1/alerts`: the alerts raised for this organization, newest first (SPEC 6). */
+export function alertsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
+  app.get('/platform/v1/alerts', async (request) => {
+    const { cursor, limit } = parseQuery(listQuery, request.query);
+    const result = await deps.store.listAlerts(orgOf(request), { cursor, limit: limit ?? 50 });
+    return { alerts: result.alerts.map(presentAlert), nextCursor: result.nextCursor };
+  });
+}
+
+function presentAlert(alert: Alert): Record<string, unknown> {
+  return {
+    id: alert.id,
+    kind: alert.kind,
+    destinationId: alert.destinationId,
+    logId: alert.logId,
+    attempts: alert.attempts,
+    error: alert.error,
+    channels: alert.channels,
+    createdAt: new Date(alert.createdAt).toISOString(),
+    sentAt: alert.sentAt === null ? null : new Date(alert.sentAt).toISOString(),
+  };
+}
