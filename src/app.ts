@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -7,7 +8,7 @@ import Fastify, {
 } from 'fastify';
 import type { Catalog } from './catalog/catalog.ts';
 import type { Config } from './config.ts';
-import { ShuttingDownError } from './errors.ts';
+import { ApiError, ShuttingDownError } from './errors.ts';
 import type { Clock } from './lib/clock.ts';
 import type { Logger } from './lib/logger.ts';
 import type { Store } from './store/store.ts';
@@ -22,7 +23,7 @@ import { endpointRoute } from './api/endpoint-route.ts';
 import { fhirRoutes } from './api/fhir/fhir-routes.ts';
 import { queryRoute } from './api/query-route.ts';
 import type { QueryClient } from './delivery/query-client.ts';
-import { installErrorHandling } from './api/error-handler.ts';
+import { installErrorHandling, sendError } from './api/error-handler.ts';
 import { healthRoutes } from './api/health-routes.ts';
 import { alertsRoutes } from './api/platform/alerts-routes.ts';
 import { logsRoutes } from './api/platform/logs-routes.ts';
@@ -59,6 +60,35 @@ const SECURITY_HEADERS = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
+/**
+ * HTTP the parser cannot read (a bad request line or header, a body cut short, headers over the
+ * size limit) or that arrives too slowly never reaches a route, so no API's body shape applies:
+ * the answer is a status line with the security headers and no body, and the connection closes.
+ * (Fastify's default here answers its own JSON body without the security headers.)
+ */
+function refuseMalformed(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large']
+        : [400, 'Bad Request'];
+  // Never write into an answer already under way on this connection.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    const headers = {
+      ...SECURITY_HEADERS,
+      'cache-control': 'no-store',
+      'content-length': '0',
+      connection: 'close',
+    };
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\n${lines.join('')}\r\n`);
+  }
+  socket.destroy(error);
+}
+
 /** Builds the HTTP application without listening, so tests can drive it on any port. */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, store, catalog, clock, tokens } = deps;
@@ -78,9 +108,27 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           requestTimeout: server.requestTimeoutMs,
           keepAliveTimeout: server.keepAliveTimeoutMs,
           connectionsCheckingInterval: 1_000,
+          // Node would answer a missing Host itself, without the security headers; see onRequest.
+          requireHostHeader: false,
         },
         handler,
-      ),
+      )
+        // An unknown `Expect` would get Node's bare 417; the request is served as if it had none.
+        .on('checkExpectation', handler),
+    clientErrorHandler: refuseMalformed,
+    // A malformed percent-encoding or an over-long segment in the path: answered like any error.
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(SECURITY_HEADERS).header('cache-control', 'no-store');
+      return sendError(
+        request,
+        reply,
+        error.code === 'FST_ERR_BAD_URL'
+          ? new ApiError('INVALID_FIELD', 'The request path is not validly percent-encoded')
+          : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? new ApiError('NOT_FOUND', 'Not found: a path segment is too long')
+            : new ApiError('INTERNAL', 'Unexpected error'),
+      );
+    },
   });
   const limiter = new RateLimiter({
     counter: deps.rateCounter,
@@ -96,8 +144,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async () => {
+  app.addHook('onRequest', async (request) => {
     if (closing) throw new ShuttingDownError('shutting down');
+    // RFC 9112 3.2: an HTTP/1.1 request without Host is 400 (Node's own check is off, see above).
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined)
+      throw new ApiError('INVALID_FIELD', 'Host header is required');
   });
   app.addHook('onRequest', limiter.onRequest);
   app.addHook('onSend', async (request, reply) => {

@@ -10,7 +10,7 @@ import { ApiError, ERRORS, ShuttingDownError, StoreUnavailableError, type ErrorC
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
-    const apiError = toApiError(error, request.url);
+    const apiError = toApiError(error, pathOf(request.url));
     if (apiError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
     return sendError(request, reply, apiError);
   });
@@ -65,10 +65,19 @@ function expectedContentType(path: string): string {
   return 'application/json';
 }
 
+/**
+ * The path of a request target. An absolute-form target (`GET http://host/platform/v1/logs`) is
+ * routed by its path, so its errors take that path's shape too.
+ */
+function pathOf(url: string): string {
+  const origin = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i.exec(url);
+  return origin ? url.slice(origin[0].length) || '/' : url;
+}
+
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply {
   const catalogue = ERRORS[error.code];
   reply.code(error.status).headers(error.headers);
-  const path = request.url;
+  const path = pathOf(request.url);
   if (path.startsWith('/v2/auth') || path.startsWith('/auth/'))
     return reply.send({ error: oauthCode(error.code), error_description: error.message });
   if (path.startsWith('/fhir/'))

@@ -33,6 +33,11 @@ export interface HarnessOptions {
   acme?: Record<string, unknown>;
   /** More subscriptions of source `ehr`. */
   extraSubscriptions?: { dataModel: string; destination: string; eventTypes?: string[] }[];
+  /**
+   * Destinations of organization `other` (default: one unreachable `private`), and those its
+   * source `ehr` subscribes to PatientAdmin (default: none).
+   */
+  other?: { destinations?: HarnessDestination[]; subscribed?: string[] };
   delivery?: Partial<Config['delivery']>;
   alerts?: Partial<Config['alerts']>;
   server?: Partial<Config['server']>;
@@ -90,9 +95,17 @@ export function harnessConfig(options: HarnessOptions, dataDir: string): Readonl
             clientSecret: SECRET,
           },
         ],
-        destinations: [
-          { id: 'private', name: 'Other app', environment: 'production', url: 'http://127.0.0.1:9/x' },
-        ],
+        destinations: options.other?.destinations?.map((d) => ({
+          name: `Other destination ${d.id}`,
+          environment: 'production',
+          verificationToken: `token-${d.id}`,
+          ...d,
+        })) ?? [{ id: 'private', name: 'Other app', environment: 'production', url: 'http://127.0.0.1:9/x' }],
+        subscriptions: (options.other?.subscribed ?? []).map((id) => ({
+          source: 'ehr',
+          dataModel: 'PatientAdmin',
+          destination: id,
+        })),
       },
     ],
   });
