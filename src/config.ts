@@ -135,7 +135,9 @@ const serverSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().default('0.0.0.0'),
   dataDir: z.string().default('./data'),
-  databaseUrl: z.string().optional(),
+  databaseUrl: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
+  /** Connections each instance keeps to PostgreSQL (DATABASE_URL mode). */
+  databasePoolSize: z.number().int().min(2).max(1_000).default(16),
   adminKey: z.string().min(16).optional(),
   payloadLimitBytes: z
     .number()
@@ -246,6 +248,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (env.HOST) server.host = env.HOST;
   if (env.DATA_DIR) server.dataDir = env.DATA_DIR;
   if (env.DATABASE_URL) server.databaseUrl = env.DATABASE_URL;
+  if (env.DATABASE_POOL_SIZE !== undefined)
+    server.databasePoolSize = toInt(env.DATABASE_POOL_SIZE, 'DATABASE_POOL_SIZE');
   if (env.SWITCHBOARD_ADMIN_KEY) server.adminKey = env.SWITCHBOARD_ADMIN_KEY;
   if (env.LOG_LEVEL) server.logLevel = env.LOG_LEVEL;
   if (env.REDIS_URL) server.redisUrl = env.REDIS_URL;

@@ -48,7 +48,8 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   let tokenKey: string;
   try {
     await store.migrate();
-    await syncConfiguredCatalog(store, config);
+    const sync = (): Promise<void> => syncConfiguredCatalog(store, config);
+    await (store.exclusive ? store.exclusive(sync) : sync());
     catalog = new Catalog(await store.loadCatalog());
     // One process owns the embedded store, so leases left by a crashed predecessor are void.
     if (!store.capabilities.multipleWriters) await store.releaseLeases();
@@ -89,7 +90,10 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     rateCounter,
     wakeDelivery: () => dispatcher.notify(),
   });
+  let stopListening: (() => void) | undefined;
   if (config.delivery.enabled && options.delivery !== false) {
+    // Other instances' new work wakes this one's dispatcher (PostgreSQL mode).
+    stopListening = store.onWork?.(() => dispatcher.notify());
     dispatcher.start();
     void alerts.start();
   }
@@ -114,6 +118,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     close() {
       closed ??= (async () => {
         await app.close();
+        stopListening?.();
         await dispatcher.stop();
         await alerts.close();
         await outbound.close();

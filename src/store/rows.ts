@@ -1,4 +1,5 @@
 import type { Alert, AlertChannelResult } from '../models/alert.ts';
+import type { CatalogSnapshot, Environment } from '../models/entities.ts';
 import type { Attempt, AttemptOutcome, Log, LogState, LogStatus, LogType } from '../models/log.ts';
 
 /**
@@ -137,5 +138,65 @@ export function toAlert(row: AlertRow): Alert {
     createdAt: num(row.created_at),
     sentAt: numOrNull(row.sent_at),
     channels: JSON.parse(row.channels) as AlertChannelResult[],
+  };
+}
+
+/** The catalog tables as both stores read them (`SELECT *`). */
+export interface CatalogRows {
+  organizations: Record<string, unknown>[];
+  platformKeys: Record<string, unknown>[];
+  sources: Record<string, unknown>[];
+  destinations: Record<string, unknown>[];
+  subscriptions: Record<string, unknown>[];
+}
+
+export function toCatalog(rows: CatalogRows): CatalogSnapshot {
+  const opt = <T>(value: unknown): T | undefined => (value === null ? undefined : (value as T));
+  const optNum = (value: unknown): number | undefined => (value === null ? undefined : Number(value));
+  return {
+    organizations: rows.organizations.map((r) => ({
+      id: r.id as string,
+      name: r.name as string,
+      alertEmail: opt<string>(r.alert_email),
+      alertWebhooks: JSON.parse(r.alert_webhooks as string) as string[],
+      rateLimit: optNum(r.rate_limit),
+    })),
+    platformKeys: rows.platformKeys.map((r) => ({
+      keyDigest: r.key_digest as string,
+      orgId: r.org_id as string,
+    })),
+    sources: rows.sources.map((r) => ({
+      orgId: r.org_id as string,
+      id: r.id as string,
+      name: r.name as string,
+      environment: r.environment as Environment,
+      clientId: r.client_id as string,
+      secretHash: opt<string>(r.secret_hash),
+      jwks: r.jwks === null ? undefined : (JSON.parse(r.jwks as string) as unknown),
+      jwksUrl: opt<string>(r.jwks_url),
+      // SQLite stores 0/1, PostgreSQL a boolean.
+      disabled: r.disabled === 1 || r.disabled === true,
+    })),
+    destinations: rows.destinations.map((r) => ({
+      orgId: r.org_id as string,
+      id: r.id as string,
+      name: r.name as string,
+      environment: r.environment as Environment,
+      url: r.url as string,
+      fhirBaseUrl: opt<string>(r.fhir_base_url),
+      verificationToken: opt<string>(r.verification_token),
+      signingSecret: opt<string>(r.signing_secret),
+      timeoutMs: optNum(r.timeout_ms),
+      queryTimeoutMs: optNum(r.query_timeout_ms),
+      retryInitialDelayMs: optNum(r.retry_initial_delay_ms),
+      retryMaxDelayMs: optNum(r.retry_max_delay_ms),
+    })),
+    subscriptions: rows.subscriptions.map((r) => ({
+      orgId: r.org_id as string,
+      sourceId: r.source_id as string,
+      dataModel: r.data_model as string,
+      eventTypes: r.event_types === null ? undefined : (JSON.parse(r.event_types as string) as string[]),
+      destinationId: r.destination_id as string,
+    })),
   };
 }

@@ -4,7 +4,7 @@ import type { Attempt, Log, LogDetail, LogFilter, LogStatus, LogType, QueueView 
 
 /**
  * The one storage interface. The HTTP layer and the delivery engine see only this; each
- * implementation (SQLite in `sqlite/`, PostgreSQL later) owns its connections and SQL, and both
+ * implementation (SQLite in `sqlite/`, PostgreSQL in `postgres/`) owns its connections and SQL, and both
  * must pass `test/store/*.test.ts`.
  *
  * Every write method resolves only after its transaction is durably committed.
@@ -15,6 +15,17 @@ export interface Store {
   close(): Promise<void>;
   /** Throws when the storage cannot be reached (readiness). */
   ping(): Promise<void>;
+  /**
+   * Shared stores only: calls `listener` when another process may have stored work this one
+   * could deliver (new messages, a resumed queue, a released lease). Returns an unsubscribe.
+   */
+  onWork?(listener: () => void): () => void;
+  /**
+   * Shared stores only: runs `work` while no other process runs its own start-up `work` (e.g.
+   * instances starting together sync the configured catalog one after the other, so they agree
+   * on its client secret hashes).
+   */
+  exclusive?<T>(work: () => Promise<T>): Promise<T>;
 
   /** A server-wide setting: the stored value, or `candidate` stored now if there was none. */
   getOrCreateSetting(key: string, candidate: string): Promise<string>;

@@ -54,6 +54,9 @@ export function openWorkerStore(path: string): Store {
 
   const own: Partial<Store> = {
     capabilities: { multipleWriters: false },
+    // Only shared stores have these; present but undefined, so the proxy does not forward them.
+    onWork: undefined,
+    exclusive: undefined,
     async close() {
       if (failure) return;
       await call('close', []);

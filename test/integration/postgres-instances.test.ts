@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { patientAdmin, startHarness, type Harness } from '../helpers/harness.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
+import { Receiver } from '../helpers/receiver.ts';
+import { settle, waitFor } from '../helpers/wait.ts';
+
+/**
+ * Two instances on one PostgreSQL database: `api` serves the APIs only, `worker` delivers. The
+ * worker's clock is manual and never advanced, so its poll never fires: it can only learn of
+ * new work through LISTEN/NOTIFY. Operators' actions taken on one instance act on the other.
+ */
+
+let database: TestDatabase;
+let receiver: Receiver;
+let api: Harness;
+let worker: Harness;
+
+const logIdsReceived = (): string[] =>
+  receiver.received.map((r) => String(r.headers['x-switchboard-log-id']));
+
+before(async () => {
+  database = await createTestDatabase('instances');
+  receiver = await Receiver.start();
+  const common = {
+    destinations: [{ id: 'app', url: receiver.url }],
+    server: { databaseUrl: database.url },
+  };
+  worker = await startHarness({ ...common, delivery: { pollIntervalMs: 600_000 } });
+  api = await startHarness({ ...common, delivery: { enabled: false } });
+  // Each harness froze its own clock at its start; the worker's must not lag the api's, or what
+  // the api accepts would look not yet due to the worker.
+  worker.clock.advance(60_000);
+});
+
+after(async () => {
+  await api?.close();
+  await worker?.close();
+  await receiver?.close();
+  await database?.drop();
+});
+
+test('a token issued by one instance is accepted by the other', async () => {
+  const token = await worker.token();
+  const answer = await api.send(patientAdmin(0), { token });
+  assert.equal(answer.status, 200);
+  await waitFor(() => logIdsReceived().includes(answer.body.Meta.Logs[0].ID), 5_000, 'delivery');
+});
+
+test('a message accepted by one instance wakes the other at once (LISTEN/NOTIFY, not polling)', async () => {
+  const started = Date.now();
+  const answer = await api.send(patientAdmin(1));
+  assert.equal(answer.status, 200);
+  const logId = answer.body.Meta.Logs[0].ID as string;
+  await waitFor(() => logIdsReceived().includes(logId), 2_000, 'delivery by the other instance');
+  assert.ok(Date.now() - started < 2_000);
+  await waitFor(
+    async () => (await api.platform('GET', `/platform/v1/logs/${logId}`)).body.status === 'succeeded',
+    2_000,
+    'the delivery recorded, seen from the other instance',
+  );
+});
+
+test('pause, skip and resume through one instance hold and release the other instance’s delivery', async () => {
+  const paused = await api.platform('POST', '/platform/v1/destinations/app/queue/pause', { by: 'ops' });
+  assert.equal(paused.status, 200);
+  const first = (await api.send(patientAdmin(2))).body.Meta.Logs[0].ID as string;
+  const second = (await api.send(patientAdmin(3))).body.Meta.Logs[0].ID as string;
+  await settle(400);
+  assert.ok(!logIdsReceived().includes(first), 'nothing delivered while paused');
+  const queue = await worker.platform('GET', '/platform/v1/destinations/app/queue');
+  assert.equal(queue.body.state, 'paused');
+  assert.equal(queue.body.depth, 2);
+
+  const skipped = await worker.platform('POST', '/platform/v1/destinations/app/queue/skip', { by: 'ops' });
+  assert.equal(skipped.status, 200);
+  const resumed = await api.platform('POST', '/platform/v1/destinations/app/queue/resume');
+  assert.equal(resumed.status, 200);
+  await waitFor(() => logIdsReceived().includes(second), 2_000, 'delivery after resume');
+  assert.ok(!logIdsReceived().includes(first), 'the skipped log is never delivered');
+  assert.equal((await api.platform('GET', `/platform/v1/logs/${first}`)).body.status, 'failed');
+});
+
+test('a manual retry through one instance is delivered by the other', async () => {
+  const answer = await api.send(patientAdmin(4));
+  const logId = answer.body.Meta.Logs[0].ID as string;
+  await waitFor(() => logIdsReceived().includes(logId), 2_000, 'first delivery');
+  const retried = await api.platform('POST', `/platform/v1/logs/${logId}/retry`);
+  assert.equal(retried.status, 200);
+  const copy = (retried.body.log?.id ?? retried.body.id) as string;
+  assert.ok(copy && copy !== logId);
+  await waitFor(() => logIdsReceived().includes(copy), 2_000, 'retried copy delivered');
+});
