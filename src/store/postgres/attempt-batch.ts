@@ -1,6 +1,7 @@
 import type { Alert } from '../../models/alert.ts';
 import type { Attempt } from '../../models/log.ts';
 import type { AttemptRecord, AttemptResult } from '../store.ts';
+import { Batcher } from './batcher.ts';
 
 /**
  * Records many attempts (of different queues) in one statement, so one round trip and one
@@ -78,88 +79,33 @@ interface ResultRow {
   alert_attempts: number | null;
 }
 
-interface Waiting {
-  record: AttemptRecord;
-  resolve: (result: AttemptResult) => void;
-  reject: (error: unknown) => void;
-}
-
 export type RunStatement = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
 
 /**
- * Group commit for attempt records: the records the dispatcher's runners hand in during one
- * turn of the event loop go to PostgreSQL as one statement (at most `maxBatch` rows, at most
- * `maxInFlight` statements at once). Each promise resolves only after its statement committed.
- * A batch holds at most one record per queue, so a queue's records commit in the order given.
+ * Attempt records go to PostgreSQL group-committed (see `Batcher`), at most one per queue in a
+ * batch, so each queue row is locked once per statement.
  */
-export class AttemptBatcher {
-  readonly #run: RunStatement;
-  readonly #maxInFlight: number;
-  readonly #maxBatch: number;
-  #waiting: Waiting[] = [];
-  #inFlight = 0;
-  #scheduled = false;
-
-  constructor(run: RunStatement, options: { maxInFlight: number; maxBatch: number }) {
-    this.#run = run;
-    this.#maxInFlight = options.maxInFlight;
-    this.#maxBatch = options.maxBatch;
-  }
-
-  record(record: AttemptRecord): Promise<AttemptResult> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ record, resolve, reject });
-      this.#schedule();
-    });
-  }
-
-  #schedule(): void {
-    if (this.#scheduled || this.#waiting.length === 0 || this.#inFlight >= this.#maxInFlight) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      this.#flush();
-    });
-  }
-
-  #flush(): void {
-    while (this.#waiting.length > 0 && this.#inFlight < this.#maxInFlight) {
-      const batch: Waiting[] = [];
-      const rest: Waiting[] = [];
-      const queues = new Set<string>();
-      for (const waiting of this.#waiting) {
-        const key = `${waiting.record.queue.orgId}\u0000${waiting.record.queue.destinationId}`;
-        // A second record of a queue waits for the next batch, after the first one committed.
-        if (batch.length >= this.#maxBatch || queues.has(key)) rest.push(waiting);
-        else {
-          queues.add(key);
-          batch.push(waiting);
-        }
-      }
-      this.#waiting = rest;
-      this.#inFlight++;
-      void this.#send(batch).finally(() => {
-        this.#inFlight--;
-        this.#schedule();
-      });
-      // Whatever was held back belongs behind this batch; it goes at the next turn.
-      if (rest.length > 0) break;
-    }
-  }
-
-  async #send(batch: Waiting[]): Promise<void> {
-    try {
-      const rows = (await this.#run(RECORD_ATTEMPTS, batchParams(batch))) as unknown as ResultRow[];
+export function attemptBatcher(
+  run: RunStatement,
+  maxInFlight: number,
+): Batcher<AttemptRecord, AttemptResult> {
+  return new Batcher({
+    maxInFlight,
+    admits: (batch, record) =>
+      batch.length < 256 &&
+      !batch.some(
+        (r) => r.queue.orgId === record.queue.orgId && r.queue.destinationId === record.queue.destinationId,
+      ),
+    execute: async (batch) => {
+      const rows = (await run(RECORD_ATTEMPTS, batchParams(batch))) as unknown as ResultRow[];
       const byKey = new Map(rows.map((row) => [row.key, row]));
-      for (const { record, resolve } of batch) resolve(toResult(record, byKey.get(record.alert.id)));
-    } catch (error) {
-      for (const { reject } of batch) reject(error);
-    }
-  }
+      return batch.map((record) => toResult(record, byKey.get(record.alert.id)));
+    },
+  });
 }
 
-function batchParams(batch: Waiting[]): unknown[] {
-  const column = <T>(pick: (r: AttemptRecord) => T): T[] => batch.map((w) => pick(w.record));
+function batchParams(batch: AttemptRecord[]): unknown[] {
+  const column = <T>(pick: (r: AttemptRecord) => T): T[] => batch.map(pick);
   return [
     column((r) => r.queue.orgId),
     column((r) => r.queue.destinationId),

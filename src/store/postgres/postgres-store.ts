@@ -16,6 +16,7 @@ import {
   type LogRow,
 } from '../rows.ts';
 import type {
+  AcceptedMessage,
   AcceptResult,
   AttemptRecord,
   AttemptResult,
@@ -30,7 +31,9 @@ import type {
   SkipResult,
   Store,
 } from '../store.ts';
-import { AttemptBatcher } from './attempt-batch.ts';
+import { attemptBatcher } from './attempt-batch.ts';
+import type { Batcher } from './batcher.ts';
+import { insertMessages, messageBatcher } from './message-batch.ts';
 import { PG_MIGRATIONS } from './migrations.ts';
 import { clean, createPool, isRetryable, mapError } from './pg-pool.ts';
 import { WorkChannel } from './work-channel.ts';
@@ -52,34 +55,6 @@ const LOG_FROM = `logs l LEFT JOIN queues q ON q.org_id = l.org_id AND q.destina
 /** When the head log of queue `q` is due; NULL when the queue is empty. */
 const HEAD_DUE = `(SELECT l.next_attempt_at FROM logs l WHERE l.org_id = q.org_id
   AND l.destination_id = q.destination_id AND l.status = 'pending' ORDER BY l.seq LIMIT 1)`;
-
-/**
- * A message and its logs. Each destination's next sequence numbers come from its queue row
- * (`next_seq + n`), which stays locked until commit, so a destination's logs commit in sequence
- * order and a reader never sees a gap that fills later; the rows are taken in destination order,
- * so two messages to the same destinations cannot deadlock.
- */
-const INSERT_MESSAGE = `
-WITH m AS (
-  INSERT INTO messages (org_id, source_id, payload, received_at) VALUES ($1, $2, $3, $4) RETURNING id),
-u AS (
-  SELECT x.*, row_number() OVER (PARTITION BY x.destination_id ORDER BY x.n) AS r,
-    count(*) OVER (PARTITION BY x.destination_id) AS c
-  FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[])
-    WITH ORDINALITY AS x(id, destination_id, status, next_attempt_id, next_attempt_at, failed_reason, n)),
-s AS (
-  INSERT INTO queues AS q (org_id, destination_id, next_seq)
-  SELECT $1, destination_id, count(*) FROM u WHERE destination_id IS NOT NULL
-  GROUP BY destination_id ORDER BY destination_id
-  ON CONFLICT (org_id, destination_id) DO UPDATE SET next_seq = q.next_seq + excluded.next_seq
-  RETURNING destination_id, next_seq)
-INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
-  seq, status, next_attempt_id, next_attempt_at, failed_reason, created_at, updated_at)
-SELECT u.id, m.id, $1, $5, $2, u.destination_id, $6, $7, $8, s.next_seq - u.c + u.r, u.status,
-  u.next_attempt_id, u.next_attempt_at, u.failed_reason, $4, $4
-FROM u CROSS JOIN m LEFT JOIN s ON s.destination_id = u.destination_id
-ORDER BY u.n
-RETURNING id, message_id, seq`;
 
 /** Thrown inside a transaction to roll it back and still answer `value`. */
 class Rollback<T> {
@@ -108,17 +83,19 @@ export class PostgresStore implements Store {
   readonly capabilities = { multipleWriters: true };
   readonly #pool: pg.Pool;
   readonly #work: WorkChannel;
-  readonly #attempts: AttemptBatcher;
+  readonly #attempts: Batcher<AttemptRecord, AttemptResult>;
+  readonly #messages: Batcher<NewMessage, AcceptedMessage>;
   #closed = false;
 
   constructor(options: PostgresStoreOptions) {
     this.#pool = createPool(options.url, options.poolSize);
     this.#work = new WorkChannel(options.url, this.#pool);
-    this.#attempts = new AttemptBatcher((sql, params) => this.#retrying(() => this.#rows(sql, params)), {
-      // Leave connections for accepts, queries and operators.
-      maxInFlight: Math.max(1, Math.floor(options.poolSize / 2)),
-      maxBatch: 256,
-    });
+    const run = (sql: string, params: unknown[]): Promise<Row[]> =>
+      this.#retrying(() => this.#rows(sql, params));
+    // Group commit: about half the connections for attempt records, a quarter for messages; the
+    // rest stay free for claims, queries and operators.
+    this.#attempts = attemptBatcher(run, Math.max(1, Math.floor(options.poolSize / 2)));
+    this.#messages = messageBatcher(run, Math.max(1, Math.floor(options.poolSize / 4)));
   }
 
   /** Runs a single-statement write again on a serialization failure or deadlock. */
@@ -347,8 +324,8 @@ export class PostgresStore implements Store {
     const { idempotency } = message;
     let result: AcceptResult;
     if (!idempotency) {
-      // The common case is one statement: one round trip, one implicit transaction.
-      result = await this.#insertMessage((sql, params) => this.#rows(sql, params), message);
+      // The common case is group-committed with other requests' messages: see message-batch.ts.
+      result = { kind: 'accepted', ...(await this.#messages.run(message)) };
     } else {
       const key = [message.orgId, message.sourceId, idempotency.key];
       const seen = await this.#seenKey(key, idempotency.since);
@@ -358,15 +335,15 @@ export class PostgresStore implements Store {
           'DELETE FROM idempotency_keys WHERE org_id = $1 AND source_id = $2 AND key = $3 AND created_at < $4',
           [...key, idempotency.since],
         );
-        const accepted = await this.#insertMessage(q, message);
+        const [accepted] = await insertMessages(q, [message]);
         const stored = await q(
           `INSERT INTO idempotency_keys (org_id, source_id, key, fingerprint, answer, message_id, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1`,
-          [...key, idempotency.fingerprint, idempotency.answer, accepted.messageId, message.receivedAt],
+          [...key, idempotency.fingerprint, idempotency.answer, accepted!.messageId, message.receivedAt],
         );
         // A concurrent request with the same key committed first: this one stores nothing.
         if (stored.length === 0) throw new Rollback('raced' as const);
-        return accepted;
+        return { kind: 'accepted', ...accepted! };
       });
       if (outcome === 'raced') {
         const first = await this.#seenKey(key, idempotency.since);
@@ -377,37 +354,6 @@ export class PostgresStore implements Store {
     }
     if (message.logs.some((l) => l.status === 'pending')) this.#work.signal();
     return result;
-  }
-
-  async #insertMessage(q: Query, message: NewMessage): Promise<AcceptResult & { kind: 'accepted' }> {
-    const rows = await q<{ id: string; message_id: number; seq: number | null }>(INSERT_MESSAGE, [
-      message.orgId,
-      message.sourceId,
-      message.payload,
-      message.receivedAt,
-      message.type,
-      message.dataModel,
-      message.eventType,
-      message.test,
-      message.logs.map((l) => l.id),
-      message.logs.map((l) => l.destinationId),
-      message.logs.map((l) => l.status),
-      message.logs.map((l) => l.firstAttemptId),
-      message.logs.map((l) => (l.status === 'pending' ? message.receivedAt : null)),
-      message.logs.map((l) => l.failedReason ?? null),
-    ]);
-    const sequences = new Map(rows.map((r) => [r.id, r.seq]));
-    const id = rows[0]!.message_id;
-    return {
-      kind: 'accepted',
-      messageId: id,
-      transmissionId: id,
-      logs: message.logs.map((l) => ({
-        id: l.id,
-        destinationId: l.destinationId,
-        sequence: sequences.get(l.id) ?? null,
-      })),
-    };
   }
 
   #seenKey(key: unknown[], since: number): Promise<SeenKey | undefined> {
@@ -499,7 +445,7 @@ export class PostgresStore implements Store {
 
   /** Batched with the other runners' records: see `attempt-batch.ts`. */
   async recordAttempt(record: AttemptRecord): Promise<AttemptResult> {
-    const result = await this.#attempts.record(record);
+    const result = await this.#attempts.run(record);
     // A released queue waits for a later retry; an idle instance may take it then.
     if (record.release && result.leaseHeld) this.#work.signal();
     return result;

@@ -2,6 +2,8 @@ import type pg from 'pg';
 import { createClient } from './pg-pool.ts';
 
 const CHANNEL = 'switchboard_work';
+/** Wake-ups reach other instances at most this much later than the work's commit. */
+const SIGNAL_INTERVAL_MS = 10;
 
 /**
  * Wakes idle instances when one of them stores work (LISTEN/NOTIFY), so delivery starts at once
@@ -9,7 +11,7 @@ const CHANNEL = 'switchboard_work';
  *
  * NOTIFY is sent after the work's commit, not inside its transaction: inside, it would take
  * PostgreSQL's global notify lock at every commit and serialize the accept path. Signals are
- * coalesced (at most one in flight and one waiting), and a lost one costs a poll interval,
+ * coalesced (at most one per 10 ms), and a lost one costs a poll interval,
  * never a message: the database, not the signal, says what is due.
  */
 export class WorkChannel {
@@ -45,11 +47,16 @@ export class WorkChannel {
       .query(`NOTIFY ${CHANNEL}`)
       .catch(() => undefined)
       .finally(() => {
-        this.#sending = false;
-        if (this.#again) {
-          this.#again = false;
-          this.signal();
-        }
+        // At most one NOTIFY per interval: each is a commit that takes PostgreSQL's notify lock,
+        // and under load one per accepted message would cost as much as the messages.
+        const timer = setTimeout(() => {
+          this.#sending = false;
+          if (this.#again) {
+            this.#again = false;
+            this.signal();
+          }
+        }, SIGNAL_INTERVAL_MS);
+        timer.unref();
       });
   }
 

@@ -1,0 +1,91 @@
+import type { AcceptedMessage, NewMessage } from '../store.ts';
+import { Batcher } from './batcher.ts';
+import type { RunStatement } from './attempt-batch.ts';
+
+/**
+ * Messages and their logs, many messages in one statement. Each destination's next sequence
+ * numbers come from its queue row (`next_seq + n`), which stays locked until commit, so a
+ * destination's logs commit in sequence order and a reader never sees a gap that fills later.
+ * Queue rows are taken in key order, so concurrent statements cannot deadlock on them. Within a
+ * batch, sequences follow the order of the batch (the messages' arrival order).
+ */
+export const INSERT_MESSAGES = `
+WITH mi AS (
+  SELECT x.*, nextval(pg_get_serial_sequence('messages', 'id')) AS id
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+    $8::boolean[])
+    WITH ORDINALITY AS x(org_id, source_id, payload, received_at, type, data_model, event_type, test, k)),
+m AS (
+  INSERT INTO messages (id, org_id, source_id, payload, received_at)
+  SELECT id, org_id, source_id, payload, received_at FROM mi ORDER BY k),
+u AS (
+  SELECT y.*, mi.org_id, mi.source_id, mi.id AS message_id, mi.received_at, mi.type, mi.data_model,
+    mi.event_type, mi.test,
+    row_number() OVER (PARTITION BY mi.org_id, y.destination_id ORDER BY y.n) AS r,
+    count(*) OVER (PARTITION BY mi.org_id, y.destination_id) AS c
+  FROM unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+    WITH ORDINALITY AS y(k, id, destination_id, status, next_attempt_id, failed_reason, n)
+  JOIN mi ON mi.k = y.k),
+s AS (
+  INSERT INTO queues AS q (org_id, destination_id, next_seq)
+  SELECT org_id, destination_id, count(*) FROM u WHERE destination_id IS NOT NULL
+  GROUP BY org_id, destination_id ORDER BY org_id, destination_id
+  ON CONFLICT (org_id, destination_id) DO UPDATE SET next_seq = q.next_seq + excluded.next_seq
+  RETURNING org_id, destination_id, next_seq)
+INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
+  seq, status, next_attempt_id, next_attempt_at, failed_reason, created_at, updated_at)
+SELECT u.id, u.message_id, u.org_id, u.type, u.source_id, u.destination_id, u.data_model, u.event_type,
+  u.test, s.next_seq - u.c + u.r, u.status, u.next_attempt_id,
+  CASE WHEN u.status = 'pending' THEN u.received_at END, u.failed_reason, u.received_at, u.received_at
+FROM u LEFT JOIN s ON s.org_id = u.org_id AND s.destination_id = u.destination_id
+ORDER BY u.n
+RETURNING id, message_id, seq`;
+
+/** Payload bytes one statement may carry; a bigger message goes alone. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_MESSAGES = 128;
+
+export function messageBatcher(run: RunStatement, maxInFlight: number): Batcher<NewMessage, AcceptedMessage> {
+  return new Batcher({
+    maxInFlight,
+    admits: (batch, message) =>
+      batch.length < BATCH_MESSAGES &&
+      batch.reduce((bytes, m) => bytes + m.payload.length, message.payload.length) <= BATCH_BYTES,
+    execute: (batch) => insertMessages(run, batch),
+  });
+}
+
+export async function insertMessages(run: RunStatement, batch: NewMessage[]): Promise<AcceptedMessage[]> {
+  const column = <T>(pick: (m: NewMessage) => T): T[] => batch.map(pick);
+  const logs = batch.flatMap((message, k) => message.logs.map((log) => ({ k: k + 1, log })));
+  const rows = (await run(INSERT_MESSAGES, [
+    column((m) => m.orgId),
+    column((m) => m.sourceId),
+    column((m) => m.payload),
+    column((m) => m.receivedAt),
+    column((m) => m.type),
+    column((m) => m.dataModel),
+    column((m) => m.eventType),
+    column((m) => m.test),
+    logs.map((l) => l.k),
+    logs.map((l) => l.log.id),
+    logs.map((l) => l.log.destinationId),
+    logs.map((l) => l.log.status),
+    logs.map((l) => l.log.firstAttemptId),
+    logs.map((l) => l.log.failedReason ?? null),
+  ])) as { id: string; message_id: number; seq: number | null }[];
+  const byLog = new Map(rows.map((r) => [r.id, r]));
+  return batch.map((message) => {
+    const first = byLog.get(message.logs[0]!.id);
+    if (!first) throw new Error('message missing from its batch result');
+    return {
+      messageId: first.message_id,
+      transmissionId: first.message_id,
+      logs: message.logs.map((l) => ({
+        id: l.id,
+        destinationId: l.destinationId,
+        sequence: byLog.get(l.id)?.seq ?? null,
+      })),
+    };
+  });
+}
