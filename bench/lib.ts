@@ -108,15 +108,15 @@ export async function startSwitchboard(
   env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  // BENCH_PROFILE=dir writes a CPU profile of each Switchboard process there.
-  const profile: Record<string, string> = process.env.BENCH_PROFILE
-    ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE}` }
-    : {};
-  const child = spawnNode(['src/main.ts'], {
+  // BENCH_PROFILE=dir writes a CPU profile of each Switchboard process there (Node refuses
+  // --cpu-prof in NODE_OPTIONS, so it goes on the command line).
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : [];
+  const child = spawnNode([...profile, 'src/main.ts'], {
     SWITCHBOARD_CONFIG: configFile,
     PORT: String(port),
     HOST: '127.0.0.1',
-    ...profile,
     ...env,
   });
   const url = `http://127.0.0.1:${port}`;

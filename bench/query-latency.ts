@@ -116,9 +116,11 @@ export async function runQueryLatency(): Promise<{ concurrency: number; direct: 
     );
     children.push(
       await start(
-        [join(ROOT, 'src/main.ts')],
+        [
+          ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+          join(ROOT, 'src/main.ts'),
+        ],
         {
-          ...(process.env.BENCH_PROFILE ? { NODE_OPTIONS: '--cpu-prof --cpu-prof-dir=/tmp/prof' } : {}),
           SWITCHBOARD_CONFIG: join(dir, 'config.json'),
           PORT: String(switchboardPort),
           HOST: '127.0.0.1',

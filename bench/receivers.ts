@@ -6,17 +6,20 @@ import { createServer } from 'node:http';
 let total = 0;
 let violations = 0;
 let repeats = 0;
+/** Wall-clock ms of the first and the last request since the last reset. */
+let firstAt = 0;
+let lastAt = 0;
 const last = new Map<string, number>();
 
 const server = createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/stats') {
     res
       .writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ total, violations, repeats }));
+      .end(JSON.stringify({ total, violations, repeats, firstAt, lastAt }));
     return;
   }
   if (req.method === 'POST' && req.url === '/reset') {
-    total = violations = repeats = 0;
+    total = violations = repeats = firstAt = lastAt = 0;
     last.clear();
     res.writeHead(200).end();
     return;
@@ -24,6 +27,8 @@ const server = createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     total++;
+    lastAt = Date.now();
+    if (firstAt === 0) firstAt = lastAt;
     const header = req.headers['x-switchboard-sequence'];
     if (header !== undefined) {
       const sequence = Number(header);

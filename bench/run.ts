@@ -1,11 +1,14 @@
 // npm run bench: every benchmark in one run, each against its baseline measured in the same run.
-// Not part of the tests. BENCH_SECONDS (load duration), BENCH_MESSAGES (delivery volume).
+// Not part of the tests. BENCH_SECONDS (load duration), BENCH_MESSAGES (delivery volume),
+// BENCH_PG_JOBS (PostgreSQL workload; needs TEST_DATABASE_URL's server, default 127.0.0.1:5432).
 import { printAccept, runAccept } from './accept.ts';
 import { printDelivery, runDelivery } from './delivery.ts';
+import { printPostgres, runPostgres } from './postgres.ts';
 import { printQueryLatency, runQueryLatency } from './query-latency.ts';
 
 console.log(`Switchboard benchmarks on ${process.version}, ${(await import('node:os')).cpus().length} cores`);
 printAccept(await runAccept());
 printDelivery(await runDelivery());
 printQueryLatency(await runQueryLatency());
+printPostgres(await runPostgres());
 process.exit(0);
