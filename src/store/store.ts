@@ -5,7 +5,7 @@ import type { Attempt, Log, LogDetail, LogFilter, LogStatus, LogType, QueueView 
 /**
  * The one storage interface. The HTTP layer and the delivery engine see only this; each
  * implementation (SQLite in `sqlite/`, PostgreSQL in `postgres/`) owns its connections and SQL, and both
- * must pass `test/store/*.test.ts`.
+ * must pass the contract suite in `test/store/contract.ts`.
  *
  * Every write method resolves only after its transaction is durably committed.
  */
@@ -188,6 +188,11 @@ export interface DeliveryLog {
   payload: string;
 }
 
+/**
+ * The result of one delivery attempt. Written only while `owner` still holds the queue's lease:
+ * if another worker took the queue over (the lease had expired), nothing is written and
+ * `leaseHeld` is false, because the new owner's attempt, under the same ID, is the record.
+ */
 export interface AttemptRecord {
   owner: string;
   queue: QueueRef;
@@ -200,6 +205,7 @@ export interface AttemptRecord {
   };
   /** Give the queue back (the log waits for a later retry, or the worker stops). */
   release: boolean;
+  /** A store may extend the lease to this (the dispatcher's renew loop keeps it alive anyway). */
   leaseUntil: number;
   /**
    * SPEC 5.5. A failed attempt that brings the log's failures to `afterAttempts` raises a

@@ -445,6 +445,12 @@ export class SqliteStore implements Store {
   recordAttempt(record: AttemptRecord): Promise<AttemptResult> {
     return this.#writes.run(() => {
       const { attempt, log, queue } = record;
+      const owner = this.#get<{ lease_owner: string | null; paused_at: number | null }>(
+        'SELECT lease_owner, paused_at FROM queues WHERE org_id = :orgId AND destination_id = :destinationId',
+        { ...queue },
+      );
+      // The queue was taken over (its lease had expired): the new owner's attempt is the record.
+      if (owner?.lease_owner !== record.owner) return { leaseHeld: false, paused: owner?.paused_at != null };
       this.#insertAttempt(attempt);
       this.#run(
         `UPDATE logs SET status = :status, attempt_count = attempt_count + 1, next_attempt_at = :nextAttemptAt,

@@ -1,0 +1,753 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import type { Attempt } from '../../src/models/log.ts';
+import type {
+  AttemptRecord,
+  CatalogInput,
+  NewLog,
+  NewMessage,
+  QueueRef,
+  Store,
+} from '../../src/store/store.ts';
+
+/**
+ * The storage contract: what every implementation of `Store` promises, run against each of them
+ * (`sqlite-store.test.ts`, `postgres-store.test.ts`). Only behaviour the interface states is tested here.
+ */
+
+export type OpenStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+
+const NOW = 1_000_000;
+const APP: QueueRef = { orgId: 'acme', destinationId: 'app' };
+const LAB: QueueRef = { orgId: 'acme', destinationId: 'lab' };
+
+export function catalog(): CatalogInput {
+  return {
+    organizations: [
+      {
+        id: 'acme',
+        name: 'Acme',
+        alertEmail: 'ops@acme.example',
+        alertWebhooks: ['https://hooks.example/a'],
+      },
+      { id: 'other', name: 'Other', alertWebhooks: [], rateLimit: 100 },
+    ],
+    platformKeys: [
+      { orgId: 'acme', keyDigest: 'digest-acme' },
+      { orgId: 'other', keyDigest: 'digest-other' },
+    ],
+    sources: [
+      {
+        orgId: 'acme',
+        id: 'ehr',
+        name: 'EHR',
+        environment: 'production',
+        clientId: 'acme-ehr',
+        secretHash: 'hash',
+        jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] },
+        disabled: false,
+      },
+      { orgId: 'acme', id: 'lis', name: 'LIS', environment: 'staging', clientId: 'acme-lis', disabled: true },
+      {
+        orgId: 'other',
+        id: 'ehr',
+        name: 'Other EHR',
+        environment: 'production',
+        clientId: 'other-ehr',
+        disabled: false,
+      },
+    ],
+    destinations: [
+      {
+        orgId: 'acme',
+        id: 'app',
+        name: 'App',
+        environment: 'production',
+        url: 'http://127.0.0.1:9/app',
+        fhirBaseUrl: 'http://127.0.0.1:9/fhir',
+        verificationToken: 'token',
+        signingSecret: 'whsec_x',
+        timeoutMs: 1_000,
+        queryTimeoutMs: 2_000,
+        retryInitialDelayMs: 10,
+        retryMaxDelayMs: 100,
+      },
+      { orgId: 'acme', id: 'lab', name: 'Lab', environment: 'staging', url: 'http://127.0.0.1:9/lab' },
+      {
+        orgId: 'other',
+        id: 'app',
+        name: 'Other app',
+        environment: 'production',
+        url: 'http://127.0.0.1:9/o',
+      },
+    ],
+    subscriptions: [
+      { orgId: 'acme', sourceId: 'ehr', dataModel: 'PatientAdmin', destinationId: 'app' },
+      {
+        orgId: 'acme',
+        sourceId: 'ehr',
+        dataModel: 'Results',
+        eventTypes: ['New'],
+        destinationId: 'lab',
+      },
+    ],
+  };
+}
+
+function message(
+  destinations: (string | null)[],
+  extra: Partial<NewMessage> = {},
+  orgId = 'acme',
+): NewMessage {
+  const logs: NewLog[] = destinations.map((destinationId) =>
+    destinationId === null
+      ? {
+          id: randomUUID(),
+          destinationId: null,
+          status: 'filtered',
+          firstAttemptId: null,
+          failedReason: 'none',
+        }
+      : { id: randomUUID(), destinationId, status: 'pending', firstAttemptId: randomUUID() },
+  );
+  return {
+    orgId,
+    sourceId: 'ehr',
+    type: 'send',
+    dataModel: 'PatientAdmin',
+    eventType: 'NewPatient',
+    test: false,
+    payload: JSON.stringify({ Meta: { DataModel: 'PatientAdmin' }, n: randomUUID() }),
+    receivedAt: NOW,
+    logs,
+    ...extra,
+  };
+}
+
+async function accept(
+  store: Store,
+  m: NewMessage,
+): Promise<{ messageId: number; logIds: string[]; seqs: (number | null)[] }> {
+  const result = await store.acceptMessage(m);
+  assert.equal(result.kind, 'accepted');
+  if (result.kind !== 'accepted') throw new Error('not accepted');
+  return {
+    messageId: result.messageId,
+    logIds: result.logs.map((l) => l.id),
+    seqs: result.logs.map((l) => l.sequence),
+  };
+}
+
+function attemptRecord(
+  owner: string,
+  queue: QueueRef,
+  logId: string,
+  attemptId: string,
+  outcome: 'succeeded' | 'failed',
+  options: {
+    number?: number;
+    retryAt?: number | null;
+    release?: boolean;
+    afterAttempts?: number;
+    at?: number;
+  } = {},
+): AttemptRecord {
+  const at = options.at ?? NOW;
+  const retry = outcome === 'failed' && options.retryAt !== null;
+  const attempt: Attempt = {
+    id: attemptId,
+    logId,
+    number: options.number ?? 1,
+    startedAt: at,
+    durationMs: 5,
+    requestUrl: 'http://127.0.0.1:9/app',
+    statusCode: outcome === 'succeeded' ? 200 : 500,
+    responseExcerpt: outcome === 'succeeded' ? '{}' : 'boom',
+    error: null,
+    outcome,
+  };
+  return {
+    owner,
+    queue,
+    attempt,
+    log: {
+      status: outcome === 'succeeded' ? 'succeeded' : retry ? 'pending' : 'failed',
+      nextAttemptAt: retry ? (options.retryAt ?? at + 1_000) : null,
+      nextAttemptId: retry ? randomUUID() : null,
+      failedReason: outcome === 'failed' && !retry ? 'gave up' : null,
+    },
+    release: options.release ?? false,
+    leaseUntil: at + 30_000,
+    alert: { id: randomUUID(), afterAttempts: options.afterAttempts ?? 3 },
+  };
+}
+
+const claim = (
+  store: Store,
+  owner: string,
+  now = NOW,
+  limit = 10,
+  exclude: QueueRef[] = [],
+): Promise<QueueRef[]> => store.claimQueues({ owner, now, leaseUntil: now + 30_000, limit, exclude });
+
+const sortRefs = (refs: QueueRef[]): string[] => refs.map((q) => `${q.orgId}/${q.destinationId}`).sort();
+
+export function storeContract(name: string, open: OpenStore): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await open());
+      await store.migrate();
+      await store.syncCatalog(catalog());
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await cleanup();
+    });
+
+    test('migrations are idempotent; ping; a setting is created once, even when asked for concurrently', async () => {
+      await store.migrate();
+      await store.ping();
+      const values = await Promise.all(['a', 'b', 'c', 'd'].map((v) => store.getOrCreateSetting('key', v)));
+      assert.equal(new Set(values).size, 1);
+      assert.equal(await store.getOrCreateSetting('key', 'later'), values[0]);
+    });
+
+    test('the catalog round-trips; a re-sync updates it and replaces keys and subscriptions', async () => {
+      // Key order and absent-versus-undefined fields are not part of the contract.
+      const canon = (value: object): string =>
+        JSON.stringify(
+          Object.fromEntries(
+            Object.entries(value)
+              .filter(([, v]) => v !== undefined)
+              .sort(),
+          ),
+        );
+      const canonList = (list: object[]): string[] => list.map(canon).sort();
+      const loaded = await store.loadCatalog();
+      const expected = catalog();
+      for (const key of [
+        'organizations',
+        'platformKeys',
+        'sources',
+        'destinations',
+        'subscriptions',
+      ] as const)
+        assert.deepEqual(canonList(loaded[key]), canonList(expected[key]), key);
+
+      const changed = catalog();
+      changed.organizations[0]!.name = 'Acme Health';
+      changed.sources[0]!.disabled = true;
+      changed.destinations[0]!.url = 'http://127.0.0.1:9/new';
+      changed.platformKeys = [{ orgId: 'acme', keyDigest: 'digest-acme-2' }, changed.platformKeys[1]!];
+      changed.subscriptions = [changed.subscriptions[1]!];
+      await store.syncCatalog(changed);
+      const again = await store.loadCatalog();
+      assert.equal(again.organizations.find((o) => o.id === 'acme')?.name, 'Acme Health');
+      assert.equal(again.sources.find((s) => s.orgId === 'acme' && s.id === 'ehr')?.disabled, true);
+      assert.equal(
+        again.destinations.find((d) => d.orgId === 'acme' && d.id === 'app')?.url,
+        'http://127.0.0.1:9/new',
+      );
+      assert.deepEqual(again.platformKeys.map((k) => k.keyDigest).sort(), ['digest-acme-2', 'digest-other']);
+      assert.deepEqual(
+        again.subscriptions.map((s) => s.destinationId),
+        ['lab'],
+      );
+    });
+
+    test('accept: sequences per destination from 1, filtered logs have none, message IDs increase', async () => {
+      const first = await accept(store, message(['app', 'lab']));
+      const second = await accept(store, message(['app']));
+      const filtered = await accept(store, message([null]));
+      assert.deepEqual(first.seqs, [1, 1]);
+      assert.deepEqual(second.seqs, [2]);
+      assert.deepEqual(filtered.seqs, [null]);
+      assert.ok(second.messageId > first.messageId && filtered.messageId > second.messageId);
+      const other = await accept(store, message(['app'], {}, 'other'));
+      assert.deepEqual(other.seqs, [1], 'queues are per organization');
+      const log = await store.getLog('acme', filtered.logIds[0]!, NOW);
+      assert.equal(log?.log.status, 'filtered');
+      assert.equal(log?.log.destinationId, null);
+      assert.equal(log?.log.failedReason, 'none');
+    });
+
+    test('accept: concurrent messages to one destination get unique, gap-free sequences', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => accept(store, message(['app', 'lab']))),
+      );
+      const app = results.map((r) => r.seqs[0]).sort((a, b) => a! - b!);
+      assert.deepEqual(
+        app,
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+      const heads = await store.headLogs(APP, 100);
+      assert.equal(heads.length, 50);
+      assert.deepEqual(
+        heads.map((h) => h.sequence),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+    });
+
+    test('idempotency: replay with the first answer, conflict on another body, per source, forgotten after expiry', async () => {
+      const keyed = (fingerprint: string, since = 0, sourceId = 'ehr'): NewMessage =>
+        message(['app'], {
+          sourceId,
+          idempotency: { key: 'k1', fingerprint, since, answer: `answer-${fingerprint}` },
+        });
+      const first = await store.acceptMessage(keyed('f1'));
+      assert.equal(first.kind, 'accepted');
+      const replay = await store.acceptMessage(keyed('f1'));
+      assert.equal(replay.kind, 'replayed');
+      if (replay.kind === 'replayed' && first.kind === 'accepted') {
+        assert.equal(replay.answer, 'answer-f1');
+        assert.equal(replay.messageId, first.messageId);
+      }
+      assert.equal((await store.acceptMessage(keyed('f2'))).kind, 'conflict');
+      assert.equal((await store.headLogs(APP, 10)).length, 1, 'nothing more stored');
+      assert.equal(
+        (await store.acceptMessage(keyed('f1', 0, 'lis'))).kind,
+        'accepted',
+        'keys are per source',
+      );
+      assert.equal(
+        (await store.acceptMessage(keyed('f2', NOW + 1))).kind,
+        'accepted',
+        'an expired key is forgotten',
+      );
+    });
+
+    test('idempotency: concurrent requests with one key store one message', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          store.acceptMessage(
+            message(['app'], { idempotency: { key: 'same', fingerprint: 'f', since: 0, answer: 'a' } }),
+          ),
+        ),
+      );
+      assert.equal(results.filter((r) => r.kind === 'accepted').length, 1);
+      assert.equal(results.filter((r) => r.kind === 'replayed').length, 7);
+      assert.equal((await store.headLogs(APP, 10)).length, 1);
+    });
+
+    test('claimOnce: a key is used once until it expires', async () => {
+      assert.equal(await store.claimOnce('jti', 'x', NOW + 10, NOW), true);
+      assert.equal(await store.claimOnce('jti', 'x', NOW + 10, NOW + 5), false);
+      assert.equal(await store.claimOnce('refresh', 'x', NOW + 10, NOW + 5), true, 'kinds are separate');
+      assert.equal(await store.claimOnce('jti', 'x', NOW + 20, NOW + 10), true, 'expired: usable again');
+    });
+
+    test('leases: one owner at a time; taken over after expiry; exclude; renew; release', async () => {
+      await accept(store, message(['app', 'lab']));
+      assert.deepEqual(sortRefs(await claim(store, 'A')), ['acme/app', 'acme/lab']);
+      assert.deepEqual(await claim(store, 'B'), [], 'leased queues are not handed out twice');
+      assert.deepEqual(await claim(store, 'B', NOW + 29_999), [], 'a lease holds until it expires');
+      assert.deepEqual(
+        sortRefs(await claim(store, 'B', NOW + 30_001)),
+        ['acme/app', 'acme/lab'],
+        'expired: taken over',
+      );
+
+      await store.renewLeases('B', [APP], NOW + 120_000);
+      await store.renewLeases('A', [LAB], NOW + 999_999);
+      assert.deepEqual(
+        sortRefs(await claim(store, 'C', NOW + 100_000)),
+        ['acme/lab'],
+        'only the owner renews',
+      );
+
+      await store.releaseQueue('A', APP);
+      assert.deepEqual(
+        await claim(store, 'D', NOW + 100_000),
+        [],
+        "releasing someone else's lease does nothing",
+      );
+      await store.releaseQueue('B', APP);
+      assert.deepEqual(
+        sortRefs(await claim(store, 'D', NOW + 100_000, 10, [APP])),
+        [],
+        'exclude is honoured',
+      );
+      assert.deepEqual(sortRefs(await claim(store, 'D', NOW + 100_000)), ['acme/app']);
+      await store.releaseLeases('D');
+      await store.releaseLeases('C');
+      assert.deepEqual(sortRefs(await claim(store, 'E', NOW + 100_000, 1)).length, 1, 'limit is honoured');
+      await store.releaseLeases();
+      assert.deepEqual(sortRefs(await claim(store, 'F', NOW + 100_000)), ['acme/app', 'acme/lab']);
+    });
+
+    test('claims skip paused queues, empty queues and heads not yet due; nextDueAt says when', async () => {
+      assert.equal(await store.nextDueAt('A'), null, 'nothing waits');
+      const { logIds } = await accept(store, message(['app']));
+      await accept(store, message(['lab']));
+      assert.ok(await store.setQueuePaused('acme', 'lab', { by: 'ops', reason: null, at: NOW }));
+      assert.equal(await store.nextDueAt('A'), NOW);
+      assert.deepEqual(sortRefs(await claim(store, 'A')), ['acme/app'], 'paused queue not claimed');
+      assert.equal(await store.nextDueAt('A'), null, "the owner's own queues are left out");
+      assert.equal(await store.nextDueAt('B'), NOW + 30_000, "another's: when its lease expires");
+
+      const [queue] = await store.headLogs(APP, 1);
+      const failed = await store.recordAttempt(
+        attemptRecord('A', APP, logIds[0]!, queue!.nextAttemptId, 'failed', {
+          retryAt: NOW + 60_000,
+          release: true,
+        }),
+      );
+      assert.equal(failed.leaseHeld, true);
+      assert.deepEqual(await claim(store, 'A', NOW + 1_000), [], 'the head is not due yet');
+      assert.equal(await store.nextDueAt('A'), NOW + 60_000);
+      assert.deepEqual(sortRefs(await claim(store, 'A', NOW + 60_000)), ['acme/app']);
+
+      assert.ok(await store.setQueuePaused('acme', 'lab', null));
+      assert.deepEqual(sortRefs(await claim(store, 'B', NOW + 60_000)), ['acme/lab'], 'resumed');
+    });
+
+    test('headLogs: pending logs of the queue in sequence order, with payload, up to the limit', async () => {
+      const sent: NewMessage[] = [];
+      for (let i = 0; i < 5; i++) {
+        const m = message(['app'], { receivedAt: NOW + i, test: i === 2 });
+        sent.push(m);
+        await accept(store, m);
+      }
+      const heads = await store.headLogs(APP, 3);
+      assert.deepEqual(
+        heads.map((h) => h.sequence),
+        [1, 2, 3],
+      );
+      assert.equal(heads[1]!.payload, sent[1]!.payload);
+      assert.equal(heads[1]!.receivedAt, NOW + 1);
+      assert.equal(heads[2]!.test, true);
+      assert.equal(heads[0]!.attemptCount, 0);
+      assert.equal(heads[0]!.nextAttemptId, sent[0]!.logs[0]!.firstAttemptId);
+      assert.deepEqual(await store.headLogs(LAB, 3), []);
+    });
+
+    test('recordAttempt: success moves the head on; failure keeps it pending; release; lost lease writes nothing', async () => {
+      const a = await accept(store, message(['app']));
+      const b = await accept(store, message(['app']));
+      await claim(store, 'A');
+      const [head] = await store.headLogs(APP, 1);
+      const failed = await store.recordAttempt(
+        attemptRecord('A', APP, a.logIds[0]!, head!.nextAttemptId, 'failed'),
+      );
+      assert.deepEqual(failed, { leaseHeld: true, paused: false });
+      const [retrying] = await store.headLogs(APP, 1);
+      assert.equal(retrying!.id, a.logIds[0]);
+      assert.equal(retrying!.attemptCount, 1);
+      assert.equal(retrying!.nextAttemptAt, NOW + 1_000);
+
+      const ok = await store.recordAttempt(
+        attemptRecord('A', APP, a.logIds[0]!, retrying!.nextAttemptId, 'succeeded', { number: 2 }),
+      );
+      assert.equal(ok.leaseHeld, true);
+      const [next] = await store.headLogs(APP, 1);
+      assert.equal(next!.id, b.logIds[0]);
+      const detail = await store.getLog('acme', a.logIds[0]!, NOW);
+      assert.equal(detail?.log.status, 'succeeded');
+      assert.deepEqual(
+        detail?.attempts.map((x) => [x.number, x.outcome, x.statusCode]),
+        [
+          [1, 'failed', 500],
+          [2, 'succeeded', 200],
+        ],
+      );
+
+      // The lease expires and B takes the queue over: A's late result is not recorded.
+      assert.deepEqual(sortRefs(await claim(store, 'B', NOW + 30_001)), ['acme/app']);
+      const late = await store.recordAttempt(
+        attemptRecord('A', APP, b.logIds[0]!, next!.nextAttemptId, 'succeeded'),
+      );
+      assert.equal(late.leaseHeld, false);
+      const still = await store.getLog('acme', b.logIds[0]!, NOW);
+      assert.equal(still?.log.status, 'pending');
+      assert.deepEqual(still?.attempts, []);
+
+      const released = await store.recordAttempt(
+        attemptRecord('B', APP, b.logIds[0]!, next!.nextAttemptId, 'failed', {
+          release: true,
+          retryAt: NOW + 50_000,
+        }),
+      );
+      assert.equal(released.leaseHeld, true);
+      assert.deepEqual(sortRefs(await claim(store, 'C', NOW + 50_000)), ['acme/app'], 'released');
+    });
+
+    test('recordAttempt reports a pause taken while delivering', async () => {
+      const { logIds } = await accept(store, message(['app']));
+      await claim(store, 'A');
+      const [head] = await store.headLogs(APP, 1);
+      await store.setQueuePaused('acme', 'app', { by: 'ops', reason: 'maintenance', at: NOW });
+      const result = await store.recordAttempt(
+        attemptRecord('A', APP, logIds[0]!, head!.nextAttemptId, 'succeeded'),
+      );
+      assert.deepEqual(result, { leaseHeld: true, paused: true });
+    });
+
+    test('alerts: failing once at the Nth failure, recovered on the next success, listed and sent once', async () => {
+      const { logIds } = await accept(store, message(['app']));
+      await claim(store, 'A');
+      const raised = [];
+      let attemptId = (await store.headLogs(APP, 1))[0]!.nextAttemptId;
+      for (let n = 1; n <= 5; n++) {
+        const record = attemptRecord('A', APP, logIds[0]!, attemptId, 'failed', {
+          number: n,
+          afterAttempts: 3,
+        });
+        const result = await store.recordAttempt(record);
+        if (result.alert) raised.push({ n, alert: result.alert });
+        attemptId = record.log.nextAttemptId!;
+      }
+      assert.equal(raised.length, 1, 'one failing alert while the queue stays failing');
+      assert.equal(raised[0]!.n, 3);
+      assert.equal(raised[0]!.alert.kind, 'failing');
+      assert.equal(raised[0]!.alert.attempts, 3);
+      assert.equal(raised[0]!.alert.error, 'HTTP 500');
+      const recovered = await store.recordAttempt(
+        attemptRecord('A', APP, logIds[0]!, attemptId, 'succeeded', { number: 6 }),
+      );
+      assert.equal(recovered.alert?.kind, 'recovered');
+      assert.equal(recovered.alert?.logId, logIds[0]);
+
+      const unsent = await store.unsentAlerts(10);
+      assert.deepEqual(
+        unsent.map((a) => a.kind),
+        ['failing', 'recovered'],
+        'oldest first',
+      );
+      await store.markAlertSent(
+        unsent[0]!.id,
+        [{ channel: 'email', target: 'ops@acme.example', ok: true, error: null }],
+        NOW + 7,
+      );
+      assert.deepEqual(
+        (await store.unsentAlerts(10)).map((a) => a.kind),
+        ['recovered'],
+      );
+      const page1 = await store.listAlerts('acme', { limit: 1 });
+      assert.equal(page1.alerts[0]!.kind, 'recovered', 'newest first');
+      assert.ok(page1.nextCursor);
+      const page2 = await store.listAlerts('acme', { limit: 1, cursor: page1.nextCursor });
+      assert.equal(page2.alerts[0]!.kind, 'failing');
+      assert.equal(page2.alerts[0]!.sentAt, NOW + 7);
+      assert.deepEqual(page2.alerts[0]!.channels, [
+        { channel: 'email', target: 'ops@acme.example', ok: true, error: null },
+      ]);
+      assert.equal(page2.nextCursor, null);
+      assert.deepEqual((await store.listAlerts('other', { limit: 10 })).alerts, []);
+    });
+
+    test('searchLogs: filters, newest first, cursor paging without gaps or repeats', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        const m = message([i % 2 === 0 ? 'app' : 'lab'], {
+          receivedAt: NOW + i * 10,
+          test: i === 3,
+          eventType: i === 4 ? 'Arrival' : 'NewPatient',
+          payload: JSON.stringify({ Patient: { Name: `needle-${i}` } }),
+        });
+        ids.push((await accept(store, m)).logIds[0]!);
+      }
+      const all = async (filter = {}, limit = 3): Promise<string[]> => {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        for (;;) {
+          const page = await store.searchLogs(
+            'acme',
+            filter,
+            cursor === undefined ? { limit } : { limit, cursor },
+            NOW,
+          );
+          seen.push(...page.logs.map((l) => l.id));
+          if (!page.nextCursor) return seen;
+          cursor = page.nextCursor;
+        }
+      };
+      assert.deepEqual(await all(), [...ids].reverse());
+      assert.deepEqual(await all({ destinationId: 'lab' }), [ids[5], ids[3], ids[1]]);
+      assert.deepEqual(await all({ test: true }), [ids[3]]);
+      assert.deepEqual(await all({ eventType: 'Arrival' }), [ids[4]]);
+      assert.deepEqual(await all({ dataModel: 'PatientAdmin', status: 'pending' }, 100), [...ids].reverse());
+      assert.deepEqual(await all({ status: 'succeeded' }), []);
+      assert.deepEqual(await all({ from: NOW + 20, to: NOW + 40 }), [ids[4], ids[3], ids[2]]);
+      assert.deepEqual(await all({ q: 'needle-6' }), [ids[6]]);
+      const detail = await store.getLog('acme', ids[2]!, NOW);
+      assert.deepEqual(await all({ messageId: detail!.log.messageId }), [ids[2]]);
+      assert.deepEqual(await all({ sourceId: 'lis' }), []);
+      assert.deepEqual((await store.searchLogs('other', {}, { limit: 10 }, NOW)).logs, []);
+    });
+
+    test('another organization sees nothing: logs, queues, retry, pause, skip', async () => {
+      const { logIds } = await accept(store, message(['app']));
+      const logId = logIds[0]!;
+      assert.equal(await store.getLog('other', logId, NOW), undefined);
+      assert.equal(
+        await store.retryLog('other', logId, { id: randomUUID(), firstAttemptId: randomUUID() }, NOW),
+        undefined,
+      );
+      assert.equal(await store.getQueue('other', 'lab', NOW), undefined);
+      assert.equal(await store.setQueuePaused('other', 'lab', { by: 'x', reason: null, at: NOW }), false);
+      assert.deepEqual(await store.skipHead('other', 'lab', { by: 'x', reason: null, at: NOW }), {
+        error: 'not_found',
+      });
+      assert.equal(
+        (await store.getQueue('other', 'app', NOW))?.depth,
+        0,
+        "other's own queue of the same name is its own",
+      );
+      assert.equal((await store.getQueue('acme', 'app', NOW))?.depth, 1);
+    });
+
+    test('log detail: payload, attempts, related logs; state derived from lease and attempts', async () => {
+      const m = message(['app', 'lab']);
+      const { logIds } = await accept(store, m);
+      const detail = await store.getLog('acme', logIds[0]!, NOW);
+      assert.deepEqual(detail?.payload, JSON.parse(m.payload));
+      assert.equal(detail?.log.state, 'queued');
+      assert.equal(detail?.log.sequence, 1);
+      assert.deepEqual(
+        detail?.related.map((l) => l.id),
+        [logIds[1]],
+      );
+      await claim(store, 'A');
+      assert.equal((await store.getLog('acme', logIds[0]!, NOW))?.log.state, 'processing');
+      const [head] = await store.headLogs(APP, 1);
+      await store.recordAttempt(
+        attemptRecord('A', APP, logIds[0]!, head!.nextAttemptId, 'failed', { release: true }),
+      );
+      const after = await store.getLog('acme', logIds[0]!, NOW);
+      assert.equal(after?.log.state, 'retrying');
+      assert.equal(after?.log.attemptCount, 1);
+      assert.equal(after?.attempts[0]?.responseExcerpt, 'boom');
+    });
+
+    test('retryLog: a linked copy at the back of the queue, also of a delivered log', async () => {
+      const a = await accept(store, message(['app']));
+      await claim(store, 'A');
+      const [head] = await store.headLogs(APP, 1);
+      await store.recordAttempt(
+        attemptRecord('A', APP, a.logIds[0]!, head!.nextAttemptId, 'succeeded', { release: true }),
+      );
+      const b = await accept(store, message(['app']));
+      const copy = await store.retryLog(
+        'acme',
+        a.logIds[0]!,
+        { id: randomUUID(), firstAttemptId: randomUUID() },
+        NOW + 5,
+      );
+      assert.ok(copy);
+      assert.equal(copy.retryOf, a.logIds[0]);
+      assert.equal(copy.status, 'pending');
+      assert.equal(copy.sequence, 3);
+      assert.equal(copy.messageId, (await store.getLog('acme', a.logIds[0]!, NOW))?.log.messageId);
+      assert.deepEqual(
+        (await store.headLogs(APP, 10)).map((l) => l.id),
+        [b.logIds[0], copy.id],
+      );
+      assert.equal(
+        await store.retryLog('acme', 'no-such-log', { id: randomUUID(), firstAttemptId: randomUUID() }, NOW),
+        undefined,
+      );
+    });
+
+    test('queue view, pause and resume; skip needs a paused queue with a head', async () => {
+      const empty = await store.getQueue('acme', 'app', NOW);
+      assert.equal(empty?.state, 'active');
+      assert.equal(empty?.depth, 0);
+      assert.equal(empty?.head, null);
+      assert.deepEqual(await store.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW }), {
+        error: 'not_paused',
+      });
+
+      const a = await accept(store, message(['app'], { receivedAt: NOW }));
+      const b = await accept(store, message(['app'], { receivedAt: NOW + 10 }));
+      await claim(store, 'A');
+      const [head] = await store.headLogs(APP, 1);
+      await store.recordAttempt(
+        attemptRecord('A', APP, a.logIds[0]!, head!.nextAttemptId, 'failed', { release: true }),
+      );
+      const blocked = await store.getQueue('acme', 'app', NOW);
+      assert.equal(blocked?.state, 'blocked');
+      assert.equal(blocked?.depth, 2);
+      assert.equal(blocked?.oldestQueuedAt, NOW);
+      assert.equal(blocked?.head?.id, a.logIds[0]);
+      assert.equal(blocked?.lastError?.statusCode, 500);
+      assert.equal(blocked?.lastError?.attemptId, head!.nextAttemptId);
+
+      assert.ok(await store.setQueuePaused('acme', 'app', { by: 'ops', reason: 'poison', at: NOW + 1 }));
+      const paused = await store.getQueue('acme', 'app', NOW);
+      assert.equal(paused?.state, 'paused');
+      assert.deepEqual(paused?.paused, { by: 'ops', reason: 'poison', at: NOW + 1 });
+
+      const skipped = await store.skipHead('acme', 'app', { by: 'ops', reason: 'poison', at: NOW + 2 });
+      assert.ok('skipped' in skipped);
+      if ('skipped' in skipped) {
+        assert.equal(skipped.skipped.id, a.logIds[0]);
+        assert.equal(skipped.skipped.status, 'failed');
+        assert.match(skipped.skipped.failedReason ?? '', /ops/);
+      }
+      assert.equal((await store.getQueue('acme', 'app', NOW))?.head?.id, b.logIds[0]);
+      await store.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW + 3 });
+      assert.deepEqual(await store.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW + 4 }), {
+        error: 'empty',
+      });
+      assert.ok(await store.setQueuePaused('acme', 'app', null));
+      const resumed = await store.getQueue('acme', 'app', NOW);
+      assert.equal(resumed?.state, 'active');
+      assert.equal(resumed?.paused, null);
+      assert.equal(resumed?.depth, 0);
+      assert.equal(await store.setQueuePaused('acme', 'nope', null), false);
+    });
+
+    test('recordQuery: a request log with its attempt, searchable, never queued', async () => {
+      const logId = randomUUID();
+      await store.recordQuery({
+        orgId: 'acme',
+        sourceId: 'ehr',
+        dataModel: 'PatientSearch',
+        eventType: 'Query',
+        test: false,
+        payload: JSON.stringify({ Meta: { DataModel: 'PatientSearch' } }),
+        receivedAt: NOW,
+        log: { id: logId, destinationId: 'app', status: 'failed', failedReason: 'Destination answered 500' },
+        attempt: {
+          id: randomUUID(),
+          logId,
+          number: 1,
+          startedAt: NOW,
+          durationMs: 12,
+          requestUrl: 'http://127.0.0.1:9/app',
+          statusCode: 500,
+          responseExcerpt: '{"Meta":{"Errors":[]}}',
+          error: null,
+          outcome: 'failed',
+        },
+      });
+      const found = await store.searchLogs('acme', { dataModel: 'PatientSearch' }, { limit: 10 }, NOW);
+      assert.deepEqual(
+        found.logs.map((l) => [l.id, l.type, l.status, l.sequence]),
+        [[logId, 'request', 'failed', null]],
+      );
+      const detail = await store.getLog('acme', logId, NOW);
+      assert.equal(detail?.attempts[0]?.durationMs, 12);
+      assert.equal(detail?.log.failedReason, 'Destination answered 500');
+      assert.deepEqual(await store.headLogs(APP, 10), []);
+    });
+
+    test('hostile text (U+0000, lone surrogates, 1 MB excerpts) is stored without failing the write', async () => {
+      const { logIds } = await accept(store, message(['app'], { eventType: 'New\u0000Patient\ud800' }));
+      await claim(store, 'A');
+      const [head] = await store.headLogs(APP, 1);
+      const record = attemptRecord('A', APP, logIds[0]!, head!.nextAttemptId, 'succeeded');
+      record.attempt.responseExcerpt = `bin\u0000ary${'x'.repeat(1_000_000)}`;
+      const result = await store.recordAttempt(record);
+      assert.equal(result.leaseHeld, true);
+      const detail = await store.getLog('acme', logIds[0]!, NOW);
+      assert.equal(detail?.log.status, 'succeeded');
+      assert.ok((detail?.attempts[0]?.responseExcerpt?.length ?? 0) > 1_000_000);
+    });
+  });
+}
