@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import { after, before, test } from 'node:test';
 import { patientAdmin, startHarness, type Harness } from '../helpers/harness.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
@@ -90,4 +91,27 @@ test('a manual retry through one instance is delivered by the other', async () =
   const copy = (retried.body.log?.id ?? retried.body.id) as string;
   assert.ok(copy && copy !== logId);
   await waitFor(() => logIdsReceived().includes(copy), 2_000, 'retried copy delivered');
+});
+
+test('connections cut by the database: requests recover, and LISTEN reconnects so wake-ups still arrive', async () => {
+  const admin = new pg.Client({ connectionString: database.url });
+  await admin.connect();
+  try {
+    const cut = await admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    assert.ok(cut.rowCount! >= 2, 'the instances had connections to cut');
+  } finally {
+    await admin.end();
+  }
+  // The first request after the cut may find a dead pooled connection: 503, never a hang or 500.
+  let answer = await api.send(patientAdmin(5));
+  for (let tries = 0; answer.status === 503 && tries < 20; tries++) {
+    await settle(100);
+    answer = await api.send(patientAdmin(5));
+  }
+  assert.equal(answer.status, 200);
+  const logId = answer.body.Meta.Logs[0].ID as string;
+  // The worker's poll never fires: only a re-established LISTEN connection can wake it.
+  await waitFor(() => logIdsReceived().includes(logId), 5_000, 'delivery after the cut');
 });
