@@ -60,8 +60,8 @@ function toApiError(error: FastifyError | Error, path: string): ApiError {
 
 function expectedContentType(path: string): string {
   if (path.startsWith('/v2/auth')) return 'application/x-www-form-urlencoded';
-  if (path.startsWith('/fhir/'))
-    return 'application/fhir+json, application/json or, for _search, form-encoded';
+  // The only FHIR request with a body is a POST _search, which FHIR sends form-encoded.
+  if (path.startsWith('/fhir/')) return 'application/x-www-form-urlencoded (a FHIR _search by POST)';
   return 'application/json';
 }
 

@@ -116,6 +116,18 @@ test('POST _search: the form body passes through exactly', async () => {
   assert.equal(last.contentType, 'application/x-www-form-urlencoded');
 });
 
+test('POST _search with a JSON body: 400 OperationOutcome naming the form encoding, nothing forwarded', async () => {
+  const before = seen.length;
+  const res = await call('POST', `${PREFIX}/Patient/_search`, {
+    body: '{"family":"Smith"}',
+    contentType: 'application/fhir+json',
+  });
+  assert.equal(res.status, 400);
+  assert.equal(res.body.resourceType, 'OperationOutcome');
+  assert.match(JSON.stringify(res.body.issue), /application\/x-www-form-urlencoded/);
+  assert.equal(seen.length, before);
+});
+
 test('read: the resource comes back', async () => {
   const res = await call('GET', `${PREFIX}/Patient/123`);
   assert.equal(res.status, 200);
