@@ -149,6 +149,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // RFC 9112 3.2: an HTTP/1.1 request without Host is 400 (Node's own check is off, see above).
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined)
       throw new ApiError('INVALID_FIELD', 'Host header is required');
+    // Compressed bodies would otherwise be read as text and fail as "not valid JSON".
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity')
+      throw new ApiError(
+        'UNSUPPORTED_CONTENT_TYPE',
+        `Content-Encoding ${encoding.slice(0, 40)} is not supported; send the body uncompressed`,
+      );
   });
   app.addHook('onRequest', limiter.onRequest);
   app.addHook('onSend', async (request, reply) => {

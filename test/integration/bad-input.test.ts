@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import { SignJWT } from 'jose';
@@ -185,6 +186,12 @@ const cases: Case[] = [
     send: () => post(body),
   })),
   // Wrong content type, with a body that would otherwise be accepted.
+  {
+    name: 'a gzip-compressed body',
+    ...CONTENT_TYPE,
+    text: 'Content-Encoding gzip is not supported; send the body uncompressed',
+    send: () => post(gzipSync(json(valid())), { ...JSON_TYPE, 'content-encoding': 'gzip' }),
+  },
   {
     name: 'text/plain',
     ...CONTENT_TYPE,
