@@ -56,11 +56,16 @@ export class SqliteStore implements Store {
   readonly #writes: GroupCommit;
   readonly #statements = new Map<string, StatementSync>();
 
-  constructor(path: string) {
+  /**
+   * `checkpoints: 'external'`: this connection never checkpoints the WAL; another connection
+   * must (see checkpointer.ts). By default SQLite checkpoints at commits past 1,000 WAL pages.
+   */
+  constructor(path: string, options: { checkpoints?: 'auto' | 'external' } = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
       PRAGMA foreign_keys = ON;`);
+    if (options.checkpoints === 'external') this.#db.exec('PRAGMA wal_autocheckpoint = 0');
     this.#writes = new GroupCommit(this.#db);
   }
 
@@ -445,48 +450,43 @@ export class SqliteStore implements Store {
   recordAttempt(record: AttemptRecord): Promise<AttemptResult> {
     return this.#writes.run(() => {
       const { attempt, log, queue } = record;
-      const owner = this.#get<{ lease_owner: string | null; paused_at: number | null }>(
-        'SELECT lease_owner, paused_at FROM queues WHERE org_id = :orgId AND destination_id = :destinationId',
+      const row = this.#get<{
+        lease_owner: string | null;
+        paused_at: number | null;
+        alert_log_id: string | null;
+      }>(
+        `SELECT lease_owner, paused_at, alert_log_id FROM queues
+         WHERE org_id = :orgId AND destination_id = :destinationId`,
         { ...queue },
       );
+      const paused = row?.paused_at != null;
       // The queue was taken over (its lease had expired): the new owner's attempt is the record.
-      if (owner?.lease_owner !== record.owner) return { leaseHeld: false, paused: owner?.paused_at != null };
+      if (row?.lease_owner !== record.owner) return { leaseHeld: false, paused };
       this.#insertAttempt(attempt);
-      this.#run(
+      const updated = this.#get<{ attempt_count: number }>(
         `UPDATE logs SET status = :status, attempt_count = attempt_count + 1, next_attempt_at = :nextAttemptAt,
            next_attempt_id = :nextAttemptId, failed_reason = :failedReason, updated_at = :now
-         WHERE id = :id`,
+         WHERE id = :id RETURNING attempt_count`,
         { ...log, id: attempt.logId, now: attempt.startedAt + attempt.durationMs },
       );
-      const leaseHeld =
+      // The lease is only written to give it back: the dispatcher's renew loop keeps it alive.
+      if (record.release)
         this.#run(
-          record.release
-            ? `UPDATE queues SET lease_owner = NULL, lease_expires_at = NULL
-               WHERE org_id = :orgId AND destination_id = :destinationId AND lease_owner = :owner`
-            : `UPDATE queues SET lease_expires_at = :until
-               WHERE org_id = :orgId AND destination_id = :destinationId AND lease_owner = :owner`,
-          record.release
-            ? { ...queue, owner: record.owner }
-            : { ...queue, owner: record.owner, until: record.leaseUntil },
-        ) === 1;
-      const row = this.#get<{ paused_at: number | null; alert_log_id: string | null }>(
-        'SELECT paused_at, alert_log_id FROM queues WHERE org_id = :orgId AND destination_id = :destinationId',
-        { ...queue },
-      );
-      const alert = this.#raiseAlert(record, row?.alert_log_id ?? null);
-      return { leaseHeld, paused: row?.paused_at != null, ...(alert ? { alert } : {}) };
+          `UPDATE queues SET lease_owner = NULL, lease_expires_at = NULL
+           WHERE org_id = :orgId AND destination_id = :destinationId`,
+          { ...queue },
+        );
+      const alert = this.#raiseAlert(record, row.alert_log_id, updated?.attempt_count ?? attempt.number);
+      return { leaseHeld: true, paused, ...(alert ? { alert } : {}) };
     });
   }
 
   /** SPEC 5.5, inside recordAttempt's transaction: see `AttemptRecord.alert`. */
-  #raiseAlert(record: AttemptRecord, openAlertLog: string | null): Alert | undefined {
+  #raiseAlert(record: AttemptRecord, openAlertLog: string | null, attempts: number): Alert | undefined {
     const { attempt, queue } = record;
     let kind: Alert['kind'];
     if (attempt.outcome === 'failed') {
-      const log = this.#get<{ attempt_count: number }>('SELECT attempt_count FROM logs WHERE id = :id', {
-        id: attempt.logId,
-      });
-      if (openAlertLog !== null || (log?.attempt_count ?? 0) < record.alert.afterAttempts) return undefined;
+      if (openAlertLog !== null || attempts < record.alert.afterAttempts) return undefined;
       kind = 'failing';
     } else {
       if (openAlertLog === null) return undefined;
@@ -496,16 +496,13 @@ export class SqliteStore implements Store {
       'UPDATE queues SET alert_log_id = :logId WHERE org_id = :orgId AND destination_id = :destinationId',
       { ...queue, logId: kind === 'failing' ? attempt.logId : null },
     );
-    const attempts = this.#get<{ attempt_count: number }>('SELECT attempt_count FROM logs WHERE id = :id', {
-      id: attempt.logId,
-    });
     const row = {
       id: record.alert.id,
       orgId: queue.orgId,
       destinationId: queue.destinationId,
       logId: attempt.logId,
       kind,
-      attempts: attempts?.attempt_count ?? attempt.number,
+      attempts,
       error: kind === 'failing' ? describeFailure(attempt) : null,
       createdAt: attempt.startedAt + attempt.durationMs,
     };

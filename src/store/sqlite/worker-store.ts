@@ -8,6 +8,9 @@ export interface StoreCall {
   args: unknown[];
 }
 
+/** How often the checkpointer thread copies the WAL into the database file. */
+const CHECKPOINT_INTERVAL_MS = 1_000;
+
 export type StoreReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { name: string; message: string } };
@@ -18,37 +21,74 @@ export type StoreReply =
  * then no longer stop the event loop; calls keep their order, so writes keep theirs.
  */
 export function openWorkerStore(path: string): Store {
-  const worker = new Worker(new URL('./store-worker.ts', import.meta.url), { workerData: { path } });
+  const worker = new Worker(new URL('./store-worker.ts', import.meta.url), {
+    workerData: { path, checkpoints: 'external' },
+  });
+  // Started once the store thread has opened the file in WAL mode (its first reply says so).
+  let checkpointer: Worker | undefined;
+  const startCheckpointer = (): void => {
+    checkpointer = new Worker(new URL('./checkpointer.ts', import.meta.url), {
+      workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS },
+    });
+    // A checkpointer that dies costs only WAL growth; the store keeps working.
+    checkpointer.on('error', () => undefined);
+  };
+  const stopCheckpointer = async (): Promise<void> => {
+    const thread = checkpointer;
+    if (!thread) return;
+    checkpointer = undefined;
+    const stopped = new Promise<void>((resolve) => {
+      thread.once('message', () => resolve());
+      thread.once('exit', () => resolve());
+    });
+    thread.postMessage('stop');
+    await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+    await thread.terminate();
+  };
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 0;
   let failure: Error | undefined;
 
   const fail = (error: Error): void => {
+    void stopCheckpointer();
     failure = new StoreUnavailableError(`the store thread stopped: ${error.message}`);
     for (const call of pending.values()) call.reject(failure);
     pending.clear();
   };
-  worker.on('message', (reply: StoreReply) => {
-    const call = pending.get(reply.id);
-    if (!call) return;
-    pending.delete(reply.id);
-    if (reply.ok) call.resolve(reply.value);
-    else call.reject(revive(reply.error));
+  worker.on('message', (replies: StoreReply[]) => {
+    if (!checkpointer && !failure) startCheckpointer();
+    for (const reply of replies) {
+      const call = pending.get(reply.id);
+      if (!call) continue;
+      pending.delete(reply.id);
+      if (reply.ok) call.resolve(reply.value);
+      else call.reject(revive(reply.error));
+    }
   });
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
 
+  // Calls made during one turn of the event loop cross to the worker as one message: fewer
+  // messages, and the worker sees them together, so they share one commit.
+  let outbox: StoreCall[] = [];
+  const send = (): void => {
+    const calls = outbox;
+    outbox = [];
+    try {
+      worker.postMessage(calls);
+    } catch (error) {
+      for (const c of calls) {
+        pending.get(c.id)?.reject(error as Error);
+        pending.delete(c.id);
+      }
+    }
+  };
   const call = (method: string, args: unknown[]): Promise<unknown> => {
     if (failure) return Promise.reject(failure);
     const id = nextId++;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      try {
-        worker.postMessage({ id, method, args } satisfies StoreCall);
-      } catch (error) {
-        pending.delete(id);
-        reject(error as Error);
-      }
+      if (outbox.push({ id, method, args }) === 1) setImmediate(send);
     });
   };
 
@@ -59,6 +99,7 @@ export function openWorkerStore(path: string): Store {
     exclusive: undefined,
     async close() {
       if (failure) return;
+      await stopCheckpointer();
       await call('close', []);
       failure = new StoreUnavailableError('store is closed');
       await worker.terminate();
