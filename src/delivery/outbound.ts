@@ -42,14 +42,23 @@ export class Outbound {
   }
 
   async send(req: OutboundRequest): Promise<OutboundResult> {
-    const timeout = AbortSignal.timeout(req.timeoutMs);
-    const signal = AbortSignal.any([timeout, req.signal]);
+    // One controller, one timer and one listener per call: AbortSignal.timeout + AbortSignal.any
+    // cost several times as much, at thousands of deliveries a second.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, req.timeoutMs);
+    const onShutdown = (): void => controller.abort();
+    if (req.signal.aborted) controller.abort();
+    else req.signal.addEventListener('abort', onShutdown, { once: true });
     try {
       const response = await request(req.destination.url, {
         method: 'POST',
         headers: deliveryHeaders(req),
         body: req.body,
-        signal,
+        signal: controller.signal,
         dispatcher: this.#agent,
       });
       const text = await readLimited(response.body, MAX_INSPECTED_BODY);
@@ -71,8 +80,11 @@ export class Outbound {
           responseExcerpt: null,
           error: 'shutdown',
         };
-      const message = timeout.aborted ? `Timed out after ${req.timeoutMs} ms` : describeNetworkError(error);
+      const message = timedOut ? `Timed out after ${req.timeoutMs} ms` : describeNetworkError(error);
       return { aborted: false, statusCode: null, outcome: 'failed', responseExcerpt: null, error: message };
+    } finally {
+      clearTimeout(timer);
+      req.signal.removeEventListener('abort', onShutdown);
     }
   }
 
