@@ -5,7 +5,7 @@ import type { DeliverySettings } from '../config.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Destination } from '../models/entities.ts';
-import type { AttemptResult, DeliveryLog, QueueRef, Store } from '../store/store.ts';
+import type { DeliveryLog, QueueRef, Store } from '../store/store.ts';
 import type { Outbound } from './outbound.ts';
 import { decideRetry } from './retry-policy.ts';
 
@@ -23,11 +23,6 @@ export interface DispatcherDeps {
 }
 
 type Step = 'next' | 'stop';
-
-/** The record of the last finished log, still committing while the next log is sent. */
-interface Pipeline {
-  record?: Promise<AttemptResult>;
-}
 
 /**
  * Delivers logs. The dispatcher leases whole destination queues from the store and runs one
@@ -163,18 +158,14 @@ export class Dispatcher {
     try {
       const destination = catalog.destination(queue.orgId, queue.destinationId);
       if (destination) {
-        const pipeline: Pipeline = {};
         batches: while (!this.#stopping) {
           const logs = await store.headLogs(queue, settings.batchSize);
           if (logs.length === 0) break;
           for (const log of logs) {
             if (this.#stopping || log.nextAttemptAt > clock.now()) break batches;
-            if ((await this.#deliver(destination, queue, log, pipeline)) === 'stop') return;
+            if ((await this.#deliver(destination, queue, log)) === 'stop') return;
           }
-          // The next batch is read after the last record is committed, so it starts past it.
-          if ((await this.#settle(queue, pipeline)) === 'stop') return;
         }
-        if ((await this.#settle(queue, pipeline)) === 'stop') return;
       } else {
         logger.warn({ queue }, 'delivery: destination no longer configured; its queue waits');
       }
@@ -187,15 +178,11 @@ export class Dispatcher {
 
   /**
    * Attempts one log until it is done with ('next') or the queue must be given up ('stop').
-   * A log that is done is recorded without waiting: the next log is sent while that record
-   * commits, and the record is checked (lease, pause) before the one after.
+   * Each attempt's record is committed before anything else is sent to the destination: were the
+   * next log sent while the record of this one commits, a crash in between would deliver this
+   * one again after the next, and the receiver would see its queue go back (SPEC 5.2).
    */
-  async #deliver(
-    destination: Destination,
-    queue: QueueRef,
-    log: DeliveryLog,
-    pipeline: Pipeline,
-  ): Promise<Step> {
+  async #deliver(destination: Destination, queue: QueueRef, log: DeliveryLog): Promise<Step> {
     const { store, clock, settings, outbound } = this.#deps;
     let attemptCount = log.attemptCount;
     let attemptId = log.nextAttemptId;
@@ -216,7 +203,6 @@ export class Dispatcher {
       });
       if (result.aborted) {
         // Shutting down mid-attempt: the log stays pending and is delivered again after restart.
-        await this.#settle(queue, pipeline);
         await store.releaseQueue(this.owner, queue);
         return 'stop';
       }
@@ -226,7 +212,7 @@ export class Dispatcher {
       const retryAt = decision?.retry ? clock.now() + decision.delayMs : null;
       const nextAttemptId = decision?.retry ? randomUUID() : null;
       const release = retryAt !== null && retryAt > clock.now();
-      const record = store.recordAttempt({
+      const recorded = await store.recordAttempt({
         owner: this.owner,
         queue,
         release,
@@ -251,43 +237,15 @@ export class Dispatcher {
           failedReason: decision && !decision.retry ? decision.reason : null,
         },
       });
-      void record.then((recorded) => recorded.alert && this.#deps.onAlert?.(recorded.alert), noop);
-      if (nextAttemptId === null) {
-        // Done with this log: keep its record in flight, settle the one before.
-        const previous = await this.#settle(queue, pipeline);
-        pipeline.record = record;
-        // Awaited later; this only keeps a failure from being reported as unhandled meanwhile.
-        record.catch(() => undefined);
-        if (previous === 'stop') {
-          await this.#settle(queue, pipeline);
-          return 'stop';
-        }
-        return 'next';
-      }
-      await this.#settle(queue, pipeline);
-      const recorded = await record;
+      if (recorded.alert) this.#deps.onAlert?.(recorded.alert);
+      // Another worker took the queue over (this one stalled past its lease): it owns the log now.
       if (!recorded.leaseHeld) return 'stop';
       if (recorded.paused || release) {
         if (!release) await store.releaseQueue(this.owner, queue);
         return 'stop';
       }
+      if (nextAttemptId === null) return 'next';
       attemptId = nextAttemptId;
     }
   }
-
-  /** Waits for the record in flight; 'stop' when the lease was lost or the queue was paused. */
-  async #settle(queue: QueueRef, pipeline: Pipeline): Promise<Step> {
-    const record = pipeline.record;
-    pipeline.record = undefined;
-    if (!record) return 'next';
-    const result = await record;
-    if (!result.leaseHeld) return 'stop';
-    if (result.paused) {
-      await this.#deps.store.releaseQueue(this.owner, queue);
-      return 'stop';
-    }
-    return 'next';
-  }
 }
-
-function noop(): void {}
