@@ -8,6 +8,7 @@ import type { Destination } from '../models/entities.ts';
 import type { DeliveryLog, QueueRef, Store } from '../store/store.ts';
 import type { Outbound } from './outbound.ts';
 import { decideRetry } from './retry-policy.ts';
+import { newId } from '../lib/ids.ts';
 
 export interface DispatcherDeps {
   store: Store;
@@ -210,7 +211,7 @@ export class Dispatcher {
       const delivered = result.outcome !== 'failed';
       const decision = delivered ? undefined : decideRetry(destination, log.test, attemptCount, settings);
       const retryAt = decision?.retry ? clock.now() + decision.delayMs : null;
-      const nextAttemptId = decision?.retry ? randomUUID() : null;
+      const nextAttemptId = decision?.retry ? newId() : null;
       const release = retryAt !== null && retryAt > clock.now();
       const recorded = await store.recordAttempt({
         owner: this.owner,
@@ -229,7 +230,7 @@ export class Dispatcher {
           error: result.error,
           outcome: result.outcome,
         },
-        alert: { id: randomUUID(), afterAttempts: settings.alertAfterAttempts },
+        alert: { id: newId(), afterAttempts: settings.alertAfterAttempts },
         log: {
           status: delivered ? 'succeeded' : decision?.retry ? 'pending' : 'failed',
           nextAttemptAt: retryAt,

@@ -1,10 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import { checkMeta } from '../models/meta.ts';
 import type { NewLog, Store } from '../store/store.ts';
+import { newId } from '../lib/ids.ts';
 
 export interface AcceptDeps {
   store: Store;
@@ -36,14 +37,14 @@ export async function acceptMessage(
   const logs: NewLog[] =
     destinations.length > 0
       ? destinations.map((d) => ({
-          id: randomUUID(),
+          id: newId(),
           destinationId: d.id,
           status: 'pending',
-          firstAttemptId: randomUUID(),
+          firstAttemptId: newId(),
         }))
       : [
           {
-            id: randomUUID(),
+            id: newId(),
             destinationId: null,
             status: 'filtered',
             firstAttemptId: null,

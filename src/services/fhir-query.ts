@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import { DESTINATION_STATUS_EXTENSION, operationOutcome, type OperationOutcome } from '../models/fhir.ts';
 import type { QueryDeps } from './query.ts';
+import { newId } from '../lib/ids.ts';
 
 export interface FhirRequest {
   method: 'GET' | 'POST';
@@ -44,8 +44,8 @@ export async function runFhirQuery(
       : req.method === 'POST'
         ? `${base}/${req.resourceType}/_search${query}`
         : `${base}/${req.resourceType}${query}`;
-  const logId = randomUUID();
-  const attemptId = randomUUID();
+  const logId = newId();
+  const attemptId = newId();
   const receivedAt = deps.clock.now();
   const result = await deps.client.send({
     destination,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { DeliverySettings } from '../config.ts';
 import type { QueryClient, QueryResult } from '../delivery/query-client.ts';
@@ -9,6 +8,7 @@ import type { Destination, Source } from '../models/entities.ts';
 import type { AttemptOutcome } from '../models/log.ts';
 import { checkMeta, echoMeta } from '../models/meta.ts';
 import type { Store } from '../store/store.ts';
+import { newId } from '../lib/ids.ts';
 
 export interface QueryDeps {
   store: Store;
@@ -49,8 +49,8 @@ export async function runQuery(
     meta.Destinations,
     echo,
   );
-  const logId = randomUUID();
-  const attemptId = randomUUID();
+  const logId = newId();
+  const attemptId = newId();
   const receivedAt = deps.clock.now();
   const timeoutMs = destination.queryTimeoutMs ?? deps.settings.syncTimeoutMs;
   const result = await deps.client.send({

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../../catalog/catalog.ts';
@@ -9,6 +8,7 @@ import type { Store } from '../../store/store.ts';
 import { orgOf } from './platform-auth.ts';
 import { presentLog, presentLogDetail } from './present.ts';
 import { parseQuery } from './query.ts';
+import { newId } from '../../lib/ids.ts';
 
 const time = z.union([
   z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
@@ -77,7 +77,7 @@ export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     const log = await store.retryLog(
       orgOf(request),
       request.params.id,
-      { id: randomUUID(), firstAttemptId: randomUUID() },
+      { id: newId(), firstAttemptId: newId() },
       clock.now(),
     );
     if (!log) throw new ApiError('NOT_FOUND', 'Log not found, or it has no destination to retry');
