@@ -66,3 +66,55 @@ test('the worker store checkpoints from its own thread: the WAL reaches the data
     await cleanup();
   }
 });
+
+test('migration 2 starts each queue at its first pending log, so a database from before it delivers the same heads', async () => {
+  const { path, cleanup } = tempFile();
+  try {
+    const { DatabaseSync } = await import('node:sqlite');
+    const { MIGRATIONS } = await import('../../src/store/sqlite/migrations.ts');
+    const old = new DatabaseSync(path);
+    old.exec('CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
+    old.exec(MIGRATIONS[0]!.sql);
+    old.exec(`INSERT INTO schema_migrations VALUES (1, 'core');
+      INSERT INTO queues (org_id, destination_id, next_seq) VALUES ('org', 'busy', 4), ('org', 'idle', 2);
+      INSERT INTO messages (id, org_id, source_id, payload, received_at) VALUES (1, 'org', 'src', '{}', 0);`);
+    const log =
+      old.prepare(`INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model,
+      event_type, test, seq, status, next_attempt_id, next_attempt_at, created_at, updated_at)
+      VALUES (?, 1, 'org', 'send', 'src', ?, 'PatientAdmin', 'NewPatient', 0, ?, ?, ?, 0, 0, 0)`);
+    for (const [destination, seq, status] of [
+      ['busy', 1, 'succeeded'],
+      ['busy', 2, 'failed'],
+      ['busy', 3, 'pending'],
+      ['busy', 4, 'pending'],
+      ['idle', 1, 'succeeded'],
+      ['idle', 2, 'succeeded'],
+    ] as const)
+      log.run(randomUUID(), destination, seq, status, randomUUID());
+    old.close();
+
+    const store = new SqliteStore(path);
+    await store.migrate();
+    const heads = await store.headLogs({ orgId: 'org', destinationId: 'busy' }, 10);
+    assert.deepEqual(
+      heads.map((l) => l.sequence),
+      [3, 4],
+    );
+    assert.deepEqual(await store.headLogs({ orgId: 'org', destinationId: 'idle' }, 10), []);
+    await store.close();
+    const after = new DatabaseSync(path);
+    assert.deepEqual(
+      after
+        .prepare('SELECT destination_id, pending_from FROM queues ORDER BY destination_id')
+        .all()
+        .map((r) => ({ ...r })),
+      [
+        { destination_id: 'busy', pending_from: 3 },
+        { destination_id: 'idle', pending_from: 3 },
+      ],
+    );
+    after.close();
+  } finally {
+    await cleanup();
+  }
+});

@@ -39,11 +39,22 @@ type Row = Record<string, unknown>;
 const LOG_COLUMNS = `l.pk, l.id, l.message_id, l.org_id, l.type, l.source_id, l.destination_id, l.data_model,
   l.event_type, l.test, l.seq, l.status, l.attempt_count, l.next_attempt_at, l.retry_of, l.failed_reason,
   l.created_at, l.updated_at, q.lease_owner, q.lease_expires_at,
-  (SELECT min(h.seq) FROM logs h WHERE h.org_id = l.org_id AND h.destination_id = l.destination_id
-     AND h.status = 'pending') AS head_seq`;
+  (SELECT h.seq FROM logs h WHERE h.org_id = l.org_id AND h.destination_id = l.destination_id
+     AND h.seq >= q.pending_from AND h.status = 'pending' ORDER BY h.seq LIMIT 1) AS head_seq`;
 const LOG_FROM = `logs l LEFT JOIN queues q ON q.org_id = l.org_id AND q.destination_id = l.destination_id`;
 const HEAD_DUE = `(SELECT l.next_attempt_at FROM logs l WHERE l.org_id = q.org_id
-  AND l.destination_id = q.destination_id AND l.status = 'pending' ORDER BY l.seq LIMIT 1)`;
+  AND l.destination_id = q.destination_id AND l.seq >= q.pending_from AND l.status = 'pending'
+  ORDER BY l.seq LIMIT 1)`;
+/**
+ * After the log with seq `:seq` of a queue left `pending`: moves the queue's `pending_from` past
+ * it when no pending log is left below it (always so for the head, the only log that normally
+ * leaves). `pending_from` stays a lower bound otherwise, and catches up at the next head.
+ */
+const ADVANCE_PENDING_FROM = `UPDATE queues SET pending_from = :seq + 1
+  WHERE org_id = :orgId AND destination_id = :destinationId AND pending_from <= :seq
+    AND NOT EXISTS (SELECT 1 FROM logs p WHERE p.org_id = queues.org_id
+      AND p.destination_id = queues.destination_id AND p.seq >= queues.pending_from AND p.seq < :seq
+      AND p.status = 'pending')`;
 
 /**
  * The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, written through
@@ -418,8 +429,10 @@ export class SqliteStore implements Store {
     return this.#all<Row>(
       `SELECT l.id, l.message_id, l.org_id, l.destination_id, l.seq, l.test, l.attempt_count, l.next_attempt_id,
          l.next_attempt_at, m.received_at, m.payload
-       FROM logs l JOIN messages m ON m.id = l.message_id
-       WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.status = 'pending'
+       FROM queues q JOIN logs l ON l.org_id = q.org_id AND l.destination_id = q.destination_id
+         JOIN messages m ON m.id = l.message_id
+       WHERE q.org_id = :orgId AND q.destination_id = :destinationId AND l.seq >= q.pending_from
+         AND l.status = 'pending'
        ORDER BY l.seq LIMIT :limit`,
       { ...queue, limit },
     ).map((r) => ({
@@ -463,12 +476,14 @@ export class SqliteStore implements Store {
       // The queue was taken over (its lease had expired): the new owner's attempt is the record.
       if (row?.lease_owner !== record.owner) return { leaseHeld: false, paused };
       this.#insertAttempt(attempt);
-      const updated = this.#get<{ attempt_count: number }>(
+      const updated = this.#get<{ attempt_count: number; seq: number }>(
         `UPDATE logs SET status = :status, attempt_count = attempt_count + 1, next_attempt_at = :nextAttemptAt,
            next_attempt_id = :nextAttemptId, failed_reason = :failedReason, updated_at = :now
-         WHERE id = :id RETURNING attempt_count`,
+         WHERE id = :id RETURNING attempt_count, seq`,
         { ...log, id: attempt.logId, now: attempt.startedAt + attempt.durationMs },
       );
+      if (updated && log.status !== 'pending')
+        this.#run(ADVANCE_PENDING_FROM, { ...queue, seq: updated.seq });
       // The lease is only written to give it back: the dispatcher's renew loop keeps it alive.
       if (record.release)
         this.#run(
@@ -705,12 +720,13 @@ export class SqliteStore implements Store {
     if (!queue) return undefined;
     const stats = this.#get<{ depth: number; oldest: number | null }>(
       `SELECT count(*) AS depth, min(created_at) AS oldest FROM logs
-       WHERE org_id = :orgId AND destination_id = :destinationId AND status = 'pending'`,
-      { orgId, destinationId },
+       WHERE org_id = :orgId AND destination_id = :destinationId AND seq >= :from AND status = 'pending'`,
+      { orgId, destinationId, from: queue.pending_from as number },
     )!;
     const headRow = this.#get<LogRow>(
       `SELECT ${LOG_COLUMNS} FROM ${LOG_FROM}
-       WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.status = 'pending'
+       WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.seq >= q.pending_from
+         AND l.status = 'pending'
        ORDER BY l.seq LIMIT 1`,
       { orgId, destinationId },
     );
@@ -756,16 +772,17 @@ export class SqliteStore implements Store {
 
   async skipHead(orgId: string, destinationId: string, pause: PauseInfo): Promise<SkipResult> {
     const result = await this.#writes.run((): SkipResult | { id: string } => {
-      const queue = this.#get<{ paused_at: number | null }>(
-        'SELECT paused_at FROM queues WHERE org_id = :orgId AND destination_id = :destinationId',
+      const queue = this.#get<{ paused_at: number | null; pending_from: number }>(
+        'SELECT paused_at, pending_from FROM queues WHERE org_id = :orgId AND destination_id = :destinationId',
         { orgId, destinationId },
       );
       if (!queue) return { error: 'not_found' };
       if (queue.paused_at === null) return { error: 'not_paused' };
-      const head = this.#get<{ id: string }>(
-        `SELECT id FROM logs WHERE org_id = :orgId AND destination_id = :destinationId AND status = 'pending'
+      const head = this.#get<{ id: string; seq: number }>(
+        `SELECT id, seq FROM logs WHERE org_id = :orgId AND destination_id = :destinationId AND seq >= :from
+           AND status = 'pending'
          ORDER BY seq LIMIT 1`,
-        { orgId, destinationId },
+        { orgId, destinationId, from: queue.pending_from },
       );
       if (!head) return { error: 'empty' };
       this.#run(
@@ -777,6 +794,7 @@ export class SqliteStore implements Store {
           reason: `Skipped by ${pause.by}${pause.reason ? `: ${pause.reason}` : ''}`,
         },
       );
+      this.#run(ADVANCE_PENDING_FROM, { orgId, destinationId, seq: head.seq });
       return { id: head.id };
     });
     if ('error' in result) return result;
