@@ -55,15 +55,35 @@ interface Stats {
   p99: number;
 }
 
-/** `concurrency` callers, each sending one request after another for SECONDS; latencies in ms. */
-async function measure(concurrency: number, call: (agent: Agent) => Promise<void>): Promise<Stats> {
+/** Aggregate rate of the paced callers: well below what either path saturates at on 2 cores. */
+const PACED_RATE = Number(process.env.BENCH_QUERY_RATE ?? 1_000);
+
+/**
+ * `concurrency` callers for SECONDS; latencies in ms. Unpaced, each caller sends its next
+ * request as soon as the last is answered (a closed loop: at 50 callers that measures the
+ * saturated throughput of the three processes sharing two cores, as queueing). Paced, the
+ * callers together send PACED_RATE requests a second, each on its own schedule, so the latency
+ * is that of a busy but not saturated server.
+ */
+async function measure(
+  concurrency: number,
+  call: (agent: Agent) => Promise<void>,
+  paced = false,
+): Promise<Stats> {
   const agent = new Agent({ connections: concurrency, keepAliveTimeout: 30_000 });
   const latencies: number[] = [];
   const warmUntil = performance.now() + 1_000;
   const until = warmUntil + SECONDS * 1000;
+  const interval = (concurrency * 1000) / PACED_RATE;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, caller) => {
+      let due = performance.now() + (caller * interval) / concurrency;
       while (performance.now() < until) {
+        if (paced) {
+          const wait = due - performance.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          due += interval;
+        }
         const started = performance.now();
         await call(agent);
         if (started > warmUntil) latencies.push(performance.now() - started);
@@ -77,7 +97,9 @@ async function measure(concurrency: number, call: (agent: Agent) => Promise<void
   return { count: latencies.length, p50: at(0.5), p99: at(0.99) };
 }
 
-export async function runQueryLatency(): Promise<{ concurrency: number; direct: Stats; through: Stats }[]> {
+export async function runQueryLatency(): Promise<
+  { concurrency: number; paced: boolean; direct: Stats; through: Stats }[]
+> {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-query-'));
   const destinationPort = await freePort();
   const switchboardPort = await freePort();
@@ -153,10 +175,19 @@ export async function runQueryLatency(): Promise<{ concurrency: number; direct: 
       await res.body.text();
     };
     const results = [];
-    for (const concurrency of [1, 50]) {
-      const direct = await measure(concurrency, post(destinationUrl, {}));
-      const through = await measure(concurrency, post(`${base}/query`, { authorization: `Bearer ${token}` }));
-      results.push({ concurrency, direct, through });
+    const runs = [
+      { concurrency: 1, paced: false },
+      { concurrency: 50, paced: true },
+      { concurrency: 50, paced: false },
+    ];
+    for (const { concurrency, paced } of runs) {
+      const direct = await measure(concurrency, post(destinationUrl, {}), paced);
+      const through = await measure(
+        concurrency,
+        post(`${base}/query`, { authorization: `Bearer ${token}` }),
+        paced,
+      );
+      results.push({ concurrency, paced, direct, through });
     }
     return results;
   } finally {
@@ -169,12 +200,12 @@ export async function runQueryLatency(): Promise<{ concurrency: number; direct: 
 export function printQueryLatency(results: Awaited<ReturnType<typeof runQueryLatency>>): void {
   console.log('\nQuery latency: through Switchboard vs the destination directly (ms)');
   console.log(
-    'callers | direct p50 | direct p99 | through p50 | through p99 | added p50 | added p99 | queries measured',
+    'callers          | direct p50 | direct p99 | through p50 | through p99 | added p50 | added p99 | queries measured',
   );
-  for (const { concurrency, direct, through } of results)
+  for (const { concurrency, paced, direct, through } of results)
     console.log(
       [
-        String(concurrency).padStart(7),
+        `${concurrency} ${paced ? `paced ${PACED_RATE}/s` : 'unpaced'}`.padEnd(16),
         direct.p50.toFixed(3).padStart(10),
         direct.p99.toFixed(3).padStart(10),
         through.p50.toFixed(3).padStart(11),
@@ -184,7 +215,9 @@ export function printQueryLatency(results: Awaited<ReturnType<typeof runQueryLat
         String(through.count).padStart(16),
       ].join(' | '),
     );
-  console.log('target: added < 1 ms at p50 and < 5 ms at p99');
+  console.log(
+    'target: added < 1 ms at p50 and < 5 ms at p99 (unpaced at 50 callers, both paths are saturated: the added time is queueing for the 2 cores)',
+  );
 }
 
 if (import.meta.main) printQueryLatency(await runQueryLatency());
