@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -181,6 +181,104 @@ describe('private_key_jwt client assertions', () => {
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
     });
     assert.equal(both.status, 400);
+  });
+});
+
+/** A form POST whose Host (which fetch does not let a caller set) is chosen by the test. */
+function rawTokenRequest(
+  base: string,
+  fields: Record<string, string>,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: unknown }> {
+  const url = new URL('/v2/auth/token', base);
+  const body = new URLSearchParams({ grant_type: 'client_credentials', ...fields }).toString();
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('aud when server.publicUrl is set: the Host header does not count', () => {
+  // The trailing slash checks that the configured URL is normalised; the trusted proxy lets the
+  // test show that a forwarded host does not count either.
+  const PUBLIC = 'https://switchboard.example/';
+  let pub: Harness;
+  before(async () => {
+    pub = await startHarness({
+      destinations: [{ id: 'app', url: 'http://127.0.0.1:9/unused' }],
+      subscribed: [],
+      server: { publicUrl: PUBLIC, trustedProxies: ['127.0.0.1'] },
+      extraSources: [
+        {
+          id: 'app-jwt',
+          name: 'Signed app',
+          environment: 'production',
+          clientId: 'jwt-client',
+          jwks: { keys: [...keys.values()].map((k) => k.jwk) },
+        },
+      ],
+    });
+  });
+  after(async () => pub.close());
+
+  const jwtFields = async (aud: string): Promise<Record<string, string>> => ({
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: await assertion({ aud }),
+  });
+  const REFUSED = { error: 'invalid_client', error_description: 'Client authentication failed' };
+
+  test('an assertion for the public token URL is accepted', async () => {
+    const res = await rawTokenRequest(
+      pub.url,
+      await jwtFields('https://switchboard.example/v2/auth/token'),
+      {},
+    );
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+  });
+
+  test("an assertion for another server's token URL is refused, whatever Host says", async () => {
+    const spoofedHost = await rawTokenRequest(
+      pub.url,
+      await jwtFields('http://api.redox.com/v2/auth/token'),
+      {
+        host: 'api.redox.com',
+      },
+    );
+    assert.equal(spoofedHost.status, 401, JSON.stringify(spoofedHost.body));
+    assert.deepEqual(spoofedHost.body, REFUSED);
+
+    const spoofedForward = await rawTokenRequest(
+      pub.url,
+      await jwtFields('https://api.redox.com/v2/auth/token'),
+      { 'x-forwarded-host': 'api.redox.com', 'x-forwarded-proto': 'https' },
+    );
+    assert.equal(spoofedForward.status, 401, JSON.stringify(spoofedForward.body));
+    assert.deepEqual(spoofedForward.body, REFUSED);
+  });
+
+  test('the address the server was actually called at is not an audience either', async () => {
+    const res = await rawTokenRequest(pub.url, await jwtFields(`${pub.url}/v2/auth/token`), {});
+    assert.equal(res.status, 401, JSON.stringify(res.body));
+    assert.deepEqual(res.body, REFUSED);
   });
 });
 

@@ -12,7 +12,7 @@ export interface TokenDeps {
   tokens: AccessTokens;
   assertions: ClientAssertions;
   lifetimeSeconds: number;
-  /** Configured public base URL; the token URL derived from it is an accepted `aud`. */
+  /** Configured public base URL; when set, its token URL is the only accepted `aud`. */
   publicUrl?: string;
 }
 
@@ -86,11 +86,15 @@ export async function checkSecret(
 
 const DUMMY_HASH = 'scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
-/** The URLs a client may name as `aud`: the configured public one and the one it called. */
+/**
+ * The URLs a client may name as `aud`. With `server.publicUrl` configured, only its token URL:
+ * the Host header (or a proxy's X-Forwarded-Host) is the caller's to choose, so deriving the
+ * audience from it would accept an assertion minted for another server's token URL (same path,
+ * other host) replayed here with a matching Host. Without `publicUrl`, the URL the client called.
+ */
 function tokenUrls(request: FastifyRequest, publicUrl: string | undefined): string[] {
-  const urls = [`${request.protocol}://${request.host}/v2/auth/token`];
-  if (publicUrl) urls.push(`${publicUrl.replace(/\/+$/, '')}/v2/auth/token`);
-  return urls;
+  if (publicUrl) return [`${publicUrl.replace(/\/+$/, '')}/v2/auth/token`];
+  return [`${request.protocol}://${request.host}/v2/auth/token`];
 }
 
 function parseBasic(header: string | undefined): { id: string; secret: string } | undefined {
