@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, scryptSync } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { SECRET, patientAdmin, request, startHarness, type Harness } from '../helpers/harness.ts';
@@ -282,6 +283,99 @@ describe('aud when server.publicUrl is set: the Host header does not count', () 
   });
 });
 
+describe('client secrets', () => {
+  const bySecret = (fields: Record<string, string>) => tokenRequest(fields);
+
+  test('are stored only as scrypt hashes: the database file holds no secret in plain text', async () => {
+    // Start has written the catalog; the store may still hold part of it in the WAL file.
+    const file = join(h.dataDir, 'switchboard.db');
+    for (const path of [file, `${file}-wal`, `${file}-journal`].filter((p) => existsSync(p)))
+      assert.equal(readFileSync(path).includes(SECRET), false, `${path} holds the secret in plain text`);
+
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      const tables = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .all()
+        .map((r) => String(r.name));
+      for (const table of tables) {
+        const rows = JSON.stringify(db.prepare(`SELECT * FROM "${table}"`).all());
+        assert.equal(rows.includes(SECRET), false, `table ${table} holds the secret in plain text`);
+      }
+      const stored = db
+        .prepare(
+          'SELECT client_id, secret_hash FROM sources WHERE secret_hash IS NOT NULL ORDER BY client_id',
+        )
+        .all();
+      assert.deepEqual(
+        stored.map((r) => r.client_id),
+        ['ehr-client', 'other-client'],
+      );
+      const salts = new Set<string>();
+      for (const row of stored) {
+        const match = /^scrypt\$([A-Za-z0-9+/]{22}==)\$([A-Za-z0-9+/]{43}=)$/.exec(String(row.secret_hash));
+        assert.ok(match, `${String(row.client_id)}: scrypt$<16-byte salt>$<32-byte hash>`);
+        const [, salt, hash] = match;
+        assert.equal(
+          scryptSync(SECRET, Buffer.from(salt!, 'base64'), 32).toString('base64'),
+          hash,
+          'the hash is scrypt of the secret with that salt',
+        );
+        salts.add(salt!);
+      }
+      assert.equal(salts.size, stored.length, 'each secret has its own salt');
+    } finally {
+      db.close();
+    }
+  });
+
+  test('an unknown client and a wrong secret get the same answer', async () => {
+    const unknown = await bySecret({ client_id: 'no-such-client', client_secret: 'wrong-secret-000000' });
+    const wrong = await bySecret({ client_id: 'ehr-client', client_secret: 'wrong-secret-000000' });
+    assert.equal(unknown.status, 401);
+    assert.equal(wrong.status, 401);
+    assert.deepEqual(unknown.body, wrong.body);
+    assert.equal(unknown.headers.get('www-authenticate'), wrong.headers.get('www-authenticate'));
+
+    const legacy = (apiKey: string) =>
+      request(h.url, 'POST', '/auth/authenticate', {
+        body: JSON.stringify({ apiKey, secret: 'wrong-secret-000000' }),
+        headers: { 'content-type': 'application/json' },
+      });
+    const [legacyUnknown, legacyWrong] = [await legacy('no-such-client'), await legacy('ehr-client')];
+    assert.equal(legacyUnknown.status, 401);
+    assert.deepEqual(legacyUnknown.body, legacyWrong.body);
+  });
+
+  test('an unknown client costs as much time as a wrong secret (a dummy hash is checked)', async (t) => {
+    const timed = async (clientId: string): Promise<number> => {
+      const start = performance.now();
+      const res = await bySecret({ client_id: clientId, client_secret: 'wrong-secret-000000' });
+      const ms = performance.now() - start;
+      assert.equal(res.status, 401);
+      return ms;
+    };
+    await timed('no-such-client');
+    await timed('ehr-client');
+    // Interleaved, so both see the same load; medians, so a stall or two changes nothing.
+    const unknown: number[] = [];
+    const wrong: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      unknown.push(await timed(`no-such-client-${i}`));
+      wrong.push(await timed('ehr-client'));
+    }
+    const median = (xs: number[]): number => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return (sorted[3]! + sorted[4]!) / 2;
+    };
+    const [u, w] = [median(unknown), median(wrong)];
+    t.diagnostic(`median ms: unknown client ${u.toFixed(1)}, wrong secret ${w.toFixed(1)}`);
+    // scrypt costs tens of ms and the rest of the request about one: without the dummy hash an
+    // unknown client is answered many times faster.
+    assert.ok(u >= 0.5 * w, `unknown client ${u.toFixed(1)} ms vs wrong secret ${w.toFixed(1)} ms`);
+  });
+});
+
 describe('the older key/secret flow', () => {
   const legacy = (path: string, body: unknown) =>
     request(h.url, 'POST', path, {
@@ -383,6 +477,35 @@ describe('revocation', () => {
       });
       assert.equal(refused.status, 401);
       await server.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("a token is bound to its source's environment: changing it revokes earlier tokens", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-env-'));
+    const destinations = [{ id: 'app', url: 'http://127.0.0.1:9/unused' }];
+    try {
+      let server = await startHarness({ destinations, dataDir });
+      const production = await server.token();
+      assert.equal((await server.send(patientAdmin(1), { token: production })).status, 200);
+      await server.close();
+
+      // Same secret and keys, same token key in the store: only the environment differs.
+      server = await startHarness({ destinations, dataDir, ehr: { environment: 'staging' } });
+      try {
+        const res = await server.send(patientAdmin(2), { token: production });
+        assert.equal(res.status, 401, 'a production token is not a staging token');
+        const staging = await server.token();
+        assert.notEqual(staging, production);
+        assert.notEqual(
+          (await server.send(patientAdmin(3), { token: staging })).status,
+          401,
+          'a token issued for the new environment is accepted',
+        );
+      } finally {
+        await server.close();
+      }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
