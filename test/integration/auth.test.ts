@@ -402,7 +402,8 @@ describe('the older key/secret flow', () => {
       apiKey: 'ehr-client',
       refreshToken: first.body.refreshToken,
     });
-    assert.equal(reused.status, 401);
+    assert.equal(reused.status, 400, 'RFC 6749 5.2: invalid_grant is 400');
+    assert.equal(reused.body.error, 'invalid_grant');
     const next = await legacy('/auth/refreshToken', {
       apiKey: 'ehr-client',
       refreshToken: refreshed.body.refreshToken,
@@ -417,12 +418,21 @@ describe('the older key/secret flow', () => {
       apiKey: 'ehr-client',
       refreshToken: first.body.accessToken,
     });
-    assert.equal(asRefresh.status, 401, 'an access token is not a refresh token');
+    const invalidGrant = {
+      error: 'invalid_grant',
+      error_description: 'Refresh token is invalid, expired or revoked',
+    };
+    assert.equal(asRefresh.status, 400, 'an access token is not a refresh token');
+    assert.deepEqual(asRefresh.body, invalidGrant);
     const otherKey = await legacy('/auth/refreshToken', {
       apiKey: 'jwt-client',
       refreshToken: first.body.refreshToken,
     });
-    assert.equal(otherKey.status, 401);
+    assert.equal(otherKey.status, 400);
+    assert.deepEqual(otherKey.body, invalidGrant);
+    const forged = await legacy('/auth/refreshToken', { apiKey: 'ehr-client', refreshToken: 'a.b.c' });
+    assert.equal(forged.status, 400);
+    assert.deepEqual(forged.body, invalidGrant);
     assert.equal(
       (await legacy('/auth/authenticate', { apiKey: 'ehr-client', secret: 'wrong-secret-000000' })).status,
       401,

@@ -16,6 +16,7 @@ export interface LegacyDeps {
 }
 
 const FAILED = 'Client authentication failed';
+const INVALID_GRANT = 'Refresh token is invalid, expired or revoked';
 
 function fail(reply: FastifyReply, status: 400 | 401, error: string, description: string): FastifyReply {
   return reply
@@ -28,7 +29,8 @@ const text = (value: unknown): string | undefined => (typeof value === 'string' 
 
 /**
  * The older key/secret flow (SPEC 2.1), kept for integrations that still use it. Refresh tokens
- * rotate: each works once, and using it yields a new one.
+ * rotate: each works once, and using it yields a new one. A refresh token that is not good (forged,
+ * expired, revoked, used, or another client's) is `invalid_grant`, 400 as RFC 6749 5.2 says.
  */
 export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
   const answer = async (reply: FastifyReply, source: Source): Promise<FastifyReply> => {
@@ -58,9 +60,10 @@ export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
     if (!apiKey || !refreshToken)
       return fail(reply, 400, 'invalid_request', 'apiKey and refreshToken are required');
     const refresh = await deps.tokens.verifyRefresh(refreshToken);
-    if (!refresh || refresh.source.clientId !== apiKey) return fail(reply, 401, 'invalid_grant', FAILED);
+    if (!refresh || refresh.source.clientId !== apiKey)
+      return fail(reply, 400, 'invalid_grant', INVALID_GRANT);
     const first = await deps.store.claimOnce('refresh', refresh.jti, refresh.expiresAt, deps.clock.now());
-    if (!first) return fail(reply, 401, 'invalid_grant', 'Refresh token was already used');
+    if (!first) return fail(reply, 400, 'invalid_grant', 'Refresh token was already used');
     return answer(reply, refresh.source);
   });
 }
