@@ -446,7 +446,7 @@ test("credentials of one organization or kind open nothing of the other's", asyn
       await refresh(CLIENT.B, legacy.body.refreshToken),
       await refresh(CLIENT.B, 'not-a-refresh-token'),
       "A's refresh token with B's apiKey",
-      401,
+      400,
     );
     assert.equal((await refresh(CLIENT.A, legacy.body.refreshToken)).status, 200, 'still good for A');
   });
