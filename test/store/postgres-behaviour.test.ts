@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.ts';
+import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import type { NewMessage, QueueRef } from '../../src/store/store.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
+import { catalog } from './contract.ts';
+
+/**
+ * What the PostgreSQL store promises beyond the contract, for many instances on one database
+ * (design.md "Scale-out on PostgreSQL"): migrations safe when instances start together, commits
+ * durable whatever the database's default, claims that skip a locked queue instead of waiting.
+ */
+
+const NOW = 1_000_000;
+
+function message(orgId: string, destinationId: string): NewMessage {
+  return {
+    orgId,
+    sourceId: 'ehr',
+    type: 'send',
+    dataModel: 'PatientAdmin',
+    eventType: 'NewPatient',
+    test: false,
+    payload: JSON.stringify({ Meta: { DataModel: 'PatientAdmin' }, n: randomUUID() }),
+    receivedAt: NOW,
+    logs: [{ id: randomUUID(), destinationId, status: 'pending', firstAttemptId: randomUUID() }],
+  };
+}
+
+/** A plain connection to `url`, outside any store; closed after `work`. */
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const refs = (queues: QueueRef[]): string[] => queues.map((q) => `${q.orgId}/${q.destinationId}`).sort();
+
+test('instances starting at once: every migrate() succeeds and each migration is recorded once', async () => {
+  const database = await createTestDatabase('migrate');
+  const stores = Array.from({ length: 4 }, () => new PostgresStore({ url: database.url, poolSize: 2 }));
+  try {
+    const results = await Promise.allSettled(stores.map((store) => store.migrate()));
+    assert.deepEqual(
+      results.filter((r) => r.status === 'rejected').map((r) => String(r.reason)),
+      [],
+      'every concurrent migrate() succeeds',
+    );
+    const recorded = await withClient(
+      database.url,
+      async (client) =>
+        (
+          await client.query<{ id: number; n: number }>(
+            'SELECT id, count(*)::int AS n FROM schema_migrations GROUP BY id ORDER BY id',
+          )
+        ).rows,
+    );
+    assert.deepEqual(
+      recorded,
+      PG_MIGRATIONS.map((m) => ({ id: m.id, n: 1 })),
+    );
+    // And the schema they made works.
+    await stores[0]!.syncCatalog(catalog());
+    await stores[1]!.acceptMessage(message('acme', 'app'));
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+    await database.drop();
+  }
+});
+
+test('commits are durable even when the database defaults to synchronous_commit = off', async () => {
+  const database = await createTestDatabase('synccommit');
+  const name = new URL(database.url).pathname.slice(1);
+  const store = new PostgresStore({ url: database.url, poolSize: 4 });
+  try {
+    await withClient(database.url, (client) =>
+      client.query(`ALTER DATABASE ${name} SET synchronous_commit = off`),
+    );
+    // The database default took: a plain new session has it off.
+    const plain = await withClient(
+      database.url,
+      async (client) =>
+        (
+          await client.query<{ setting: string }>(
+            `SELECT setting FROM pg_settings WHERE name = 'synchronous_commit'`,
+          )
+        ).rows[0]!.setting,
+    );
+    assert.equal(plain, 'off');
+
+    await store.migrate();
+    // The store's pool is private: a trigger writes down the setting of the session that runs
+    // each insert, so the store's own connections report it through its ordinary writes.
+    await withClient(database.url, async (client) => {
+      await client.query('CREATE TABLE probe (tbl TEXT NOT NULL, setting TEXT NOT NULL)');
+      await client.query(`CREATE FUNCTION probe() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO probe VALUES (TG_TABLE_NAME, (SELECT setting FROM pg_settings WHERE name = 'synchronous_commit'));
+          RETURN NEW;
+        END $$`);
+      for (const table of ['settings', 'organizations', 'messages'])
+        await client.query(
+          `CREATE TRIGGER probe BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION probe()`,
+        );
+    });
+    // A single statement, a transaction, and the group-committed accept path; several at once so
+    // that more than one pool connection is used.
+    await Promise.all([
+      store
+        .syncCatalog(catalog())
+        .then(() =>
+          Promise.all(Array.from({ length: 8 }, () => store.acceptMessage(message('acme', 'app')))),
+        ),
+      ...Array.from({ length: 8 }, (_, i) => store.getOrCreateSetting(`key${i}`, 'value')),
+    ]);
+    const seen = await withClient(
+      database.url,
+      async (client) =>
+        (
+          await client.query<{ tbl: string; setting: string; n: number }>(
+            'SELECT tbl, setting, count(*)::int AS n FROM probe GROUP BY tbl, setting ORDER BY tbl, setting',
+          )
+        ).rows,
+    );
+    assert.deepEqual(
+      seen.map((r) => `${r.tbl}:${r.setting}`),
+      ['messages:on', 'organizations:on', 'settings:on'],
+    );
+  } finally {
+    await store.close();
+    await database.drop();
+  }
+});
+
+describe('claims skip a queue another connection has locked (FOR UPDATE SKIP LOCKED)', () => {
+  let database: TestDatabase;
+  let store: PostgresStore;
+
+  before(async () => {
+    database = await createTestDatabase('skiplocked');
+    store = new PostgresStore({ url: database.url, poolSize: 4 });
+    await store.migrate();
+    await store.syncCatalog(catalog());
+  });
+
+  after(async () => {
+    await store?.close();
+    await database?.drop();
+  });
+
+  test('claimQueues returns at once with the other due queues, then the locked one once freed', async () => {
+    for (const [orgId, destinationId] of [
+      ['acme', 'app'],
+      ['acme', 'lab'],
+      ['other', 'app'],
+    ] as const)
+      await store.acceptMessage(message(orgId, destinationId));
+
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    let claim: Promise<QueueRef[]> | undefined;
+    try {
+      await locker.query('BEGIN');
+      const locked = await locker.query(
+        `SELECT org_id, destination_id FROM queues WHERE org_id = 'acme' AND destination_id = 'app' FOR UPDATE`,
+      );
+      assert.equal(locked.rowCount, 1);
+
+      const started = Date.now();
+      claim = store.claimQueues({ owner: 'one', now: NOW, leaseUntil: NOW + 30_000, limit: 10, exclude: [] });
+      let timer: NodeJS.Timeout | undefined;
+      const claimed = await Promise.race([
+        claim,
+        new Promise<'waiting'>((resolve) => {
+          timer = setTimeout(() => resolve('waiting'), 1_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.notEqual(claimed, 'waiting', 'the claim waited on the locked queue row instead of skipping it');
+      assert.ok(Date.now() - started < 1_000);
+      assert.deepEqual(refs(claimed as QueueRef[]), ['acme/lab', 'other/app']);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      await locker.end();
+      // A claim that did wait finishes now that the lock is gone, before the store closes.
+      await claim?.catch(() => undefined);
+    }
+
+    // Freed, the skipped queue is claimed like any other.
+    const later = await store.claimQueues({
+      owner: 'two',
+      now: NOW,
+      leaseUntil: NOW + 30_000,
+      limit: 10,
+      exclude: [],
+    });
+    assert.deepEqual(refs(later), ['acme/app']);
+  });
+});
+
+test('the delivery lease lasts 30 s by default', () => {
+  assert.equal(loadConfig({}).delivery.leaseMs, 30_000);
+});
