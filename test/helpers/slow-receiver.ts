@@ -12,6 +12,10 @@ export class SlowReceiver {
   readonly received: Received[] = [];
   /** Requests whose body arrived and whose answer has not been written yet. */
   inFlight = 0;
+  /** The most requests that were ever in flight at once (`inFlight`'s high-water mark). */
+  maxInFlight = 0;
+  /** The requests counted by `inFlight`. */
+  readonly #inFlight = new Set<Received>();
   url = '';
   readonly #server: Server;
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -28,11 +32,15 @@ export class SlowReceiver {
         } catch {
           // Kept as text only.
         }
-        this.received.push({ headers: req.headers, body, json, at: Date.now() });
+        const request: Received = { headers: req.headers, body, json, at: Date.now() };
+        this.received.push(request);
         this.inFlight++;
+        this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+        this.#inFlight.add(request);
         const timer = setTimeout(() => {
           this.#timers.delete(timer);
           this.inFlight--;
+          this.#inFlight.delete(request);
           if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
         }, delayMs());
         this.#timers.add(timer);
@@ -50,6 +58,11 @@ export class SlowReceiver {
   /** Distinct log IDs in the order they first arrived. */
   logIds(): string[] {
     return [...new Set(this.received.map((r) => String(r.headers['x-switchboard-log-id'])))];
+  }
+
+  /** Log IDs of the requests in flight now (arrived, not answered yet). */
+  inFlightLogIds(): string[] {
+    return [...this.#inFlight].map((r) => String(r.headers['x-switchboard-log-id']));
   }
 
   close(): Promise<void> {
