@@ -14,8 +14,9 @@ import { settle, waitFor } from '../helpers/wait.ts';
  * Scale-out (SPEC 7): three instances on one PostgreSQL database share acceptance and delivery.
  * 2,000 messages over 20 destinations are sent through all three while one instance is killed
  * with SIGKILL and restarted twice. Every acknowledged message must be delivered, each
- * destination must get its logs in acceptance order, and the only duplicates allowed are logs
- * that were in flight at a kill (their leases expire and another instance delivers them again).
+ * destination must get its logs in acceptance order, at most one request may be in flight at a
+ * destination at any moment, and the only duplicates allowed are logs that were in flight at a
+ * kill (their leases expire and another instance delivers them again).
  */
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -91,6 +92,19 @@ async function start(instance: Instance, databaseUrl: string): Promise<void> {
     `${instance.name} to answer /healthz`,
   );
 }
+
+/** What the receivers had seen when the victim was killed. */
+interface Kill {
+  /** Per receiver: how many requests had arrived when the kill was sent. */
+  arrived: number[];
+  /** Per receiver: how many had arrived once the victim was dead and its last bytes were read. */
+  drained: number[];
+  /** Log IDs of the requests that were at a receiver, not yet answered, when the kill was sent. */
+  inFlight: Set<string>;
+}
+
+const logIdOf = (r: { headers: Record<string, unknown> }): string =>
+  String(r.headers['x-switchboard-log-id']);
 
 interface Sent {
   n: number;
@@ -216,6 +230,7 @@ test(
       // Kill instance 1 twice while messages flow and deliveries are in flight; restart it each time.
       const victim = instances[1]!;
       const killsAt: number[] = [];
+      const kills: Kill[] = [];
       for (let kill = 1; kill <= KILLS; kill++) {
         const target = Math.floor((MESSAGES * kill) / (KILLS + 1));
         await waitFor(
@@ -225,7 +240,14 @@ test(
         );
         victim.process!.kill('SIGKILL');
         killsAt.push(acked.length);
+        const arrived = receivers.map((r) => r.received.length);
+        const inFlight = new Set(receivers.flatMap((r) => r.inFlightLogIds()));
         await victim.exited;
+        // A request the victim wrote just before it died is in this process's socket buffers and
+        // may be read only now; the victim's queues get nothing else until its leases expire.
+        await settle(100);
+        await new Promise((resolve) => setImmediate(resolve));
+        kills.push({ arrived, inFlight, drained: receivers.map((r) => r.received.length) });
         await start(victim, database.url);
       }
       await senders;
@@ -240,6 +262,13 @@ test(
       await waitFor(() => acked.every(delivered), 60_000, 'every acknowledged log to be delivered');
       const deliveredSeconds = (Date.now() - started) / 1_000;
 
+      // One request in flight per destination at any moment, across all instances (the lease).
+      assert.deepEqual(
+        receivers.flatMap((r, d) => (r.maxInFlight > 1 ? [`dest${d}: ${r.maxInFlight} at once`] : [])),
+        [],
+        'at most one request in flight per destination',
+      );
+
       // Nothing stays pending, seen from any instance.
       await waitFor(
         async () => {
@@ -253,13 +282,29 @@ test(
       );
 
       const logOf = new Map(acked.map((s) => [s.logId, s]));
+      // The logs a kill can have left unrecorded, per destination: the last request that had
+      // arrived when it came (still unanswered, or answered while the victim had not yet committed
+      // its attempt record: a runner sends a destination nothing more before that commit), and a
+      // request the victim wrote before dying that this process read only after the kill.
+      const atRisk = new Map<string, 'in flight' | 'answered, unrecorded' | 'read after the kill'>();
+      for (const kill of kills)
+        receivers.forEach((receiver, d) => {
+          const last = receiver.received[kill.arrived[d]! - 1];
+          if (last) {
+            const logId = logIdOf(last);
+            atRisk.set(logId, kill.inFlight.has(logId) ? 'in flight' : 'answered, unrecorded');
+          }
+          if (kill.drained[d]! > kill.arrived[d]!)
+            atRisk.set(logIdOf(receiver.received[kill.arrived[d]!]!), 'read after the kill');
+        });
+      const duplicateKinds = new Map<string, number>();
       const unacknowledged = new Set<string>();
       let duplicates = 0;
       const perDestination: string[] = [];
       receivers.forEach((receiver, d) => {
         const dest = `dest${d}`;
         const arrivals = receiver.received.map((r) => ({
-          logId: String(r.headers['x-switchboard-log-id']),
+          logId: logIdOf(r),
           sequence: Number(r.headers['x-switchboard-sequence']),
           patient: (r.json.Patient as { Identifiers: { ID: string }[] }).Identifiers[0]!.ID,
         }));
@@ -288,6 +333,18 @@ test(
           );
         // Duplicates only from a kill: the log in flight (nothing is sent before the previous
         // record has committed).
+        const seen = new Set<string>();
+        for (const a of arrivals) {
+          if (seen.has(a.logId)) {
+            const kind = atRisk.get(a.logId);
+            assert.ok(
+              kind,
+              `${dest}: log ${a.logId} (sequence ${a.sequence}) delivered again, not in flight at a kill`,
+            );
+            duplicateKinds.set(kind, (duplicateKinds.get(kind) ?? 0) + 1);
+          }
+          seen.add(a.logId);
+        }
         const extra = arrivals.length - firsts.length;
         assert.ok(extra <= KILLS, `${dest}: ${extra} duplicate deliveries after ${KILLS} kills`);
         duplicates += extra;
@@ -297,10 +354,7 @@ test(
       const sequenceOf = new Map<string, number>();
       for (const receiver of receivers)
         for (const r of receiver.received)
-          sequenceOf.set(
-            String(r.headers['x-switchboard-log-id']),
-            Number(r.headers['x-switchboard-sequence']),
-          );
+          sequenceOf.set(logIdOf(r), Number(r.headers['x-switchboard-sequence']));
       for (const list of bySender) {
         const last = new Map<string, number>();
         for (const sent of list) {
@@ -323,7 +377,8 @@ test(
       );
       t.diagnostic(
         `${unacknowledged.size} logs committed but unacknowledged at a kill (delivered; their senders retried), ` +
-          `${duplicates} duplicate deliveries in all (in flight at the ${KILLS} kills), per destination ` +
+          `${duplicates} duplicate deliveries in all (in flight at the ${KILLS} kills: ` +
+          `${[...duplicateKinds].map(([kind, n]) => `${n} ${kind}`).join(', ') || 'none'}), per destination ` +
           `arrivals/distinct: ${perDestination.join(' ')}`,
       );
     } catch (error) {
