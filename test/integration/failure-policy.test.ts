@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { afterEach, test } from 'node:test';
+import { freePort } from '../helpers/child-server.ts';
 import { patientAdmin, startHarness, type Environment, type Harness } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
+
+/** An attempt as the Platform API shows it. */
+interface Attempt {
+  statusCode: number | null;
+  outcome: string;
+  responseExcerpt: string | null;
+  error: string | null;
+  durationMs: number;
+}
 
 let h: Harness | undefined;
 let receiver: Receiver | undefined;
@@ -219,5 +230,58 @@ test('a destination that does not answer in time is a failed attempt, and the wo
     assert.equal(detail.body.attempts[0].statusCode, null);
   } finally {
     silent.close();
+  }
+});
+
+test('an attempt record holds the answer excerpt, the real duration and the error', async () => {
+  // A receiver that fails every request after 30 ms with a text of its own.
+  const failing = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      setTimeout(() => res.writeHead(503).end('receiver says: down for maintenance'), 30);
+    });
+  });
+  await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+  const failingUrl = `http://127.0.0.1:${(failing.address() as { port: number }).port}/x`;
+  // Nothing listens here: the connection is refused.
+  const refusedUrl = `http://127.0.0.1:${await freePort()}/x`;
+  try {
+    h = await startHarness({
+      destinations: [
+        { id: 'failing', url: failingUrl, environment: 'staging' },
+        { id: 'refused', url: refusedUrl, environment: 'staging' },
+      ],
+    });
+    const res = await h.send(patientAdmin(1, { Test: true }));
+    assert.equal(res.status, 200);
+    const meta = res.body.Meta as { Destinations: { ID: string }[]; Logs: { ID: string }[] };
+    const logOf = (destination: string): string =>
+      meta.Logs[meta.Destinations.findIndex((d) => d.ID === destination)]!.ID;
+    // A Test message is not retried: one attempt each, then `failed`.
+    const detail = async (destination: string): Promise<{ status: string; attempts: Attempt[] }> =>
+      (await h!.platform('GET', `/platform/v1/logs/${logOf(destination)}`)).body;
+    await waitFor(
+      async () =>
+        (await detail('failing')).status === 'failed' && (await detail('refused')).status === 'failed',
+      5_000,
+      'both attempts recorded',
+    );
+
+    const [answered] = (await detail('failing')).attempts;
+    assert.equal(answered!.statusCode, 503);
+    assert.equal(answered!.outcome, 'failed');
+    assert.equal(answered!.responseExcerpt, 'receiver says: down for maintenance');
+    assert.equal(answered!.error, 'Destination answered 503');
+    assert.equal(typeof answered!.durationMs, 'number');
+    assert.ok(answered!.durationMs >= 30, `durationMs ${answered!.durationMs} covers the receiver's 30 ms`);
+
+    const [refused] = (await detail('refused')).attempts;
+    assert.equal(refused!.statusCode, null);
+    assert.equal(refused!.outcome, 'failed');
+    assert.equal(refused!.responseExcerpt, null);
+    assert.match(refused!.error ?? '', /ECONNREFUSED/);
+    assert.equal(typeof refused!.durationMs, 'number');
+  } finally {
+    failing.close();
   }
 });
