@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startHarness, type Harness } from '../helpers/harness.ts';
+import { streamAnswer, within, type Streamed } from '../helpers/query-stream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 interface Seen {
@@ -15,6 +16,10 @@ interface Seen {
 let fhir: Server;
 let base: string;
 const seen: Seen[] = [];
+/** What the FHIR server saw of each large answer it streamed, in order. */
+const streams: Promise<Streamed>[] = [];
+/** Requests the FHIR server never answered whose caller hung up. */
+let aborted = 0;
 let h: Harness;
 
 before(async () => {
@@ -32,6 +37,14 @@ before(async () => {
         res.writeHead(status, { 'content-type': 'application/fhir+json' }).end(JSON.stringify(value));
       };
       const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === '/fhir/Patient/hang')
+        return void res.on('close', () => {
+          if (!res.writableFinished) aborted++;
+        });
+      if (url.pathname === '/fhir/Patient/huge')
+        return void streams.push(
+          streamAnswer(res, { totalBytes: 50 * 1024 * 1024, contentType: 'application/fhir+json' }),
+        );
       if (url.searchParams.has('bogus'))
         return send(400, {
           resourceType: 'OperationOutcome',
@@ -58,9 +71,19 @@ before(async () => {
   });
   await new Promise<void>((resolve) => fhir.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(fhir.address() as AddressInfo).port}/fhir`;
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
   h = await startHarness({
-    destinations: [{ id: 'ehr-fhir', url: `${base}/unused`, fhirBaseUrl: base }],
-    subscribed: [],
+    destinations: [
+      { id: 'ehr-fhir', url: `${base}/unused`, fhirBaseUrl: base },
+      { id: 'fhir-down', url: `${base}/unused`, fhirBaseUrl: `http://127.0.0.1:${closedPort}/fhir` },
+      { id: 'fhir-slow', url: `${base}/unused`, fhirBaseUrl: base, queryTimeoutMs: 300 },
+    ],
+    // The source's one subscribed FHIR destination is the default; the others are named by header.
+    subscribed: ['ehr-fhir'],
+    server: { payloadLimitBytes: 1024 * 1024 },
   });
 });
 
@@ -73,7 +96,7 @@ after(async () => {
 async function call(
   method: string,
   path: string,
-  init: { body?: string; contentType?: string; token?: string } = {},
+  init: { body?: string; contentType?: string; token?: string; destination?: string } = {},
 ) {
   const token = init.token ?? (await h.token());
   const res = await fetch(`${h.url}${path}`, {
@@ -83,6 +106,7 @@ async function call(
       authorization: `Bearer ${token}`,
       accept: 'application/fhir+json',
       ...(init.contentType ? { 'content-type': init.contentType } : {}),
+      ...(init.destination ? { 'x-switchboard-destination': init.destination } : {}),
     },
   });
   return { status: res.status, type: res.headers.get('content-type'), body: JSON.parse(await res.text()) };
@@ -205,5 +229,91 @@ test('every FHIR query is a log with its attempt', async () => {
       (await h.platform('GET', '/platform/v1/logs?dataModel=FHIR&status=failed')).body.logs.length >= 2,
     5_000,
     'destination errors recorded as failed logs',
+  );
+});
+
+/** The detail of the newest log matching `filter` (Platform API search parameters). */
+async function newestLog(filter: string) {
+  const logs = await waitFor(
+    async () => {
+      const res = await h.platform('GET', `/platform/v1/logs?dataModel=FHIR&${filter}`);
+      return res.body.logs.length > 0 ? res.body.logs : undefined;
+    },
+    5_000,
+    `a log with ${filter}`,
+  );
+  return (await h.platform('GET', `/platform/v1/logs/${logs[0].id}`)).body;
+}
+
+test('the log of a FHIR query holds the request sent and the duration of its attempt', async () => {
+  const form = 'family=Logcheck&given=Ann&_count=3';
+  const res = await call('POST', `${PREFIX}/Patient/_search`, {
+    body: form,
+    contentType: 'application/x-www-form-urlencoded',
+  });
+  assert.equal(res.status, 200);
+  const log = await newestLog('eventType=Patient.search&q=Logcheck');
+  assert.equal(log.type, 'request');
+  assert.equal(log.status, 'succeeded');
+  assert.deepEqual(log.payload, { method: 'POST', url: `${base}/Patient/_search`, body: form });
+  assert.equal(log.attempts.length, 1);
+  assert.equal(log.attempts[0].requestUrl, `${base}/Patient/_search`);
+  assert.ok(
+    Number.isInteger(log.attempts[0].durationMs) && log.attempts[0].durationMs >= 0,
+    `durationMs ${log.attempts[0].durationMs}`,
+  );
+});
+
+test('destination down: 502 OperationOutcome', async () => {
+  const res = await call('GET', `${PREFIX}/Patient/123`, { destination: 'fhir-down' });
+  assert.equal(res.status, 502);
+  assert.match(res.type ?? '', /^application\/fhir\+json/);
+  assert.equal(res.body.resourceType, 'OperationOutcome');
+  assert.equal(res.body.issue[0].severity, 'error');
+  assert.equal(res.body.issue[0].code, 'transient');
+  assert.match(res.body.issue[0].details.text, /could not be reached/);
+  assert.match(res.body.issue[0].diagnostics, /ECONNREFUSED/);
+  const log = await newestLog('status=failed&destinationId=fhir-down');
+  assert.match(log.attempts[0].error, /ECONNREFUSED/);
+  assert.equal(log.attempts[0].statusCode, null);
+});
+
+test('destination slower than its timeout: 504 OperationOutcome in time, the call aborted, the log says so', async () => {
+  const before = aborted;
+  const started = Date.now();
+  const res = await call('GET', `${PREFIX}/Patient/hang`, { destination: 'fhir-slow' });
+  const took = Date.now() - started;
+  assert.equal(res.status, 504);
+  assert.ok(took >= 250 && took < 2_000, `answered after ${took} ms with a 300 ms timeout`);
+  assert.match(res.type ?? '', /^application\/fhir\+json/);
+  assert.equal(res.body.resourceType, 'OperationOutcome');
+  assert.equal(res.body.issue[0].severity, 'error');
+  assert.equal(res.body.issue[0].code, 'timeout');
+  assert.match(res.body.issue[0].details.text, /did not answer in time/);
+  await waitFor(() => aborted > before, 3_000, 'the destination request aborted');
+  const log = await newestLog('status=failed&destinationId=fhir-slow');
+  assert.match(log.attempts[0].error, /Timed out after 300 ms/);
+  const { durationMs } = log.attempts[0];
+  assert.ok(
+    typeof durationMs === 'number' && durationMs >= 250 && durationMs <= took,
+    `durationMs ${durationMs}`,
+  );
+});
+
+test('an answer over the payload limit: 502 OperationOutcome, the destination cut off early', async () => {
+  const count = streams.length;
+  const res = await call('GET', `${PREFIX}/Patient/huge`);
+  assert.equal(res.status, 502);
+  assert.match(res.type ?? '', /^application\/fhir\+json/);
+  assert.equal(res.body.resourceType, 'OperationOutcome');
+  assert.equal(res.body.issue[0].severity, 'error');
+  assert.equal(res.body.issue[0].code, 'too-long');
+  assert.match(res.body.issue[0].details.text, /over the payload limit/);
+  assert.equal(streams.length, count + 1);
+  const streamed = await within(streams[count]!, 5_000, 'the destination connection to close');
+  assert.equal(streamed.finished, false, 'the connection was closed before the body ended');
+  assert.ok(
+    streamed.written < 20 * 1024 * 1024,
+    `the destination wrote ${streamed.written} bytes of 50 MB before it was cut off`,
   );
 });

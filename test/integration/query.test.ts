@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { patientAdmin, startHarness, type Harness } from '../helpers/harness.ts';
+import { streamAnswer, within, type Streamed } from '../helpers/query-stream.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
 
@@ -15,6 +16,11 @@ interface Seen {
 /** A destination for queries: its behaviour is chosen by the patient identifier queried. */
 class QueryDestination {
   readonly seen: Seen[] = [];
+  /** Queries `held` until the test calls `release()`; after it they are answered at once. */
+  readonly held: (() => void)[] = [];
+  #holding = true;
+  /** What the destination saw of each large answer it streamed, in order. */
+  readonly streams: Promise<Streamed>[] = [];
   aborted = 0;
   #server: Server;
   url = '';
@@ -40,25 +46,33 @@ class QueryDestination {
         if (id === 'plain') return res.writeHead(503).end('upstream unavailable');
         if (id === 'hang') return; // never answers
         if (id === 'slow') return void setTimeout(() => json(200, { Meta: {}, Patients: [] }), 1_000);
-        if (id === 'huge') {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          const chunk = 'x'.repeat(64 * 1024);
-          let sent = 0;
-          const write = (): void => {
-            while (sent < 4 * 1024 * 1024) {
-              sent += chunk.length;
-              if (!res.write(chunk)) return void res.once('drain', write);
-            }
-            res.end();
-          };
-          return write();
+        if (id === 'held') {
+          const answer = (): void => json(200, { Meta: {}, Patients: ['released'] });
+          return void (this.#holding ? this.held.push(answer) : answer());
         }
+        if (id === 'stream-50mb')
+          return void this.streams.push(streamAnswer(res, { totalBytes: 50 * 1024 * 1024 }));
+        if (id === 'declared-50mb')
+          // Declares 50 MB, sends 64 KiB, then waits: only refusing at the header answers in time.
+          return void this.streams.push(
+            streamAnswer(res, {
+              totalBytes: 50 * 1024 * 1024,
+              declareLength: true,
+              stopAfterBytes: 64 * 1024,
+            }),
+          );
         return json(200, {
           Meta: { DataModel: 'PatientSearch', EventType: 'Query' },
           Patients: [{ Identifiers: [{ ID: id, IDType: 'MR' }], Demographics: { FirstName: 'Timothy' } }],
         });
       });
     });
+  }
+
+  /** Answers every held query. */
+  release(): void {
+    this.#holding = false;
+    for (const answer of this.held.splice(0)) answer();
   }
 
   async start(): Promise<this> {
@@ -68,6 +82,7 @@ class QueryDestination {
   }
 
   close(): Promise<void> {
+    this.release();
     this.#server.closeAllConnections();
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
@@ -90,6 +105,8 @@ before(async () => {
       { id: 'mpi', url: destination.url, queryTimeoutMs: 500 },
       { id: 'mpi2', url: destination.url },
       { id: 'down', url: `http://127.0.0.1:${closedPort}/query` },
+      // RFC 6761: `.invalid` never resolves.
+      { id: 'nowhere', url: 'http://nowhere.invalid/query' },
       { id: 'app', url: asyncReceiver.url },
     ],
     subscribed: ['app'],
@@ -108,13 +125,13 @@ after(async () => {
   await asyncReceiver.close();
 });
 
-async function query(id: string, meta: Record<string, unknown> = {}) {
-  const token = await h.token();
+async function query(id: string, meta: Record<string, unknown> = {}, harness: Harness = h) {
+  const token = await harness.token();
   const body = {
     Meta: { DataModel: 'PatientSearch', EventType: 'Query', ...meta },
     Patient: { Identifiers: [{ ID: id, IDType: 'MR' }] },
   };
-  const res = await fetch(`${h.url}/query`, {
+  const res = await fetch(`${harness.url}/query`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify(body),
@@ -123,10 +140,10 @@ async function query(id: string, meta: Record<string, unknown> = {}) {
   return { status: res.status, body: JSON.parse(text), sent: JSON.stringify(body) };
 }
 
-async function logOf(id: string) {
+async function logOf(id: string, harness: Harness = h) {
   return waitFor(
     async () => {
-      const res = await h.platform('GET', `/platform/v1/logs/${id}`);
+      const res = await harness.platform('GET', `/platform/v1/logs/${id}`);
       return res.status === 200 ? res.body : undefined;
     },
     5_000,
@@ -153,7 +170,13 @@ test('success: the destination answer comes back with Meta.Logs and no errors, a
   assert.equal(log.status, 'succeeded');
   assert.equal(log.dataModel, 'PatientSearch');
   assert.equal(log.attempts.length, 1);
+  assert.deepEqual(log.payload, JSON.parse(res.sent), 'the stored request is the query as sent');
   assert.equal(log.attempts[0].statusCode, 200);
+  assert.equal(log.attempts[0].requestUrl, destination.url);
+  assert.ok(
+    Number.isInteger(log.attempts[0].durationMs) && log.attempts[0].durationMs >= 0,
+    `durationMs ${log.attempts[0].durationMs}`,
+  );
   assert.match(log.attempts[0].responseExcerpt, /Timothy/);
   const search = await h.platform('GET', '/platform/v1/logs?dataModel=PatientSearch&status=succeeded');
   assert.ok(
@@ -208,6 +231,19 @@ test('destination down: 502 with the documented error body', async () => {
   assert.match(log.attempts[0].error, /ECONNREFUSED/);
 });
 
+test('DNS failure: 502 with the documented error body', async () => {
+  const res = await query('12345', { Destinations: [{ ID: 'nowhere' }] });
+  assert.equal(res.status, 502);
+  const [error] = res.body.Meta.Errors;
+  assert.equal(error.Type, 'query');
+  assert.equal(error.Module, 'Send');
+  assert.match(error.Text, /could not be reached/);
+  const log = await logOf(res.body.Meta.Logs[0].ID);
+  assert.equal(log.status, 'failed');
+  assert.equal(log.attempts[0].statusCode, null);
+  assert.match(log.attempts[0].error, /ENOTFOUND|EAI_AGAIN/);
+});
+
 test('destination slower than its timeout: 504 in time, the destination call is aborted, the log says so', async () => {
   const started = Date.now();
   const res = await query('hang');
@@ -220,12 +256,77 @@ test('destination slower than its timeout: 504 in time, the destination call is 
   const log = await logOf(res.body.Meta.Logs[0].ID);
   assert.equal(log.status, 'failed');
   assert.match(log.attempts[0].error, /Timed out after 500 ms/);
+  assert.deepEqual(log.payload, JSON.parse(res.sent));
+  const { durationMs } = log.attempts[0];
+  assert.ok(
+    typeof durationMs === 'number' && durationMs >= 450 && durationMs <= took,
+    `durationMs ${durationMs}`,
+  );
 });
 
-test('an answer over the payload limit is refused while streaming', async () => {
-  const res = await query('huge');
+test('the global sync query timeout applies to destinations without their own: 504', async () => {
+  const short = await startHarness({
+    destinations: [
+      { id: 'mpi', url: destination.url },
+      { id: 'patient', url: destination.url, queryTimeoutMs: 3_000 },
+    ],
+    subscribed: [],
+    extraSubscriptions: [{ dataModel: 'PatientSearch', destination: 'mpi' }],
+    delivery: { syncTimeoutMs: 300 },
+  });
+  try {
+    const aborted = destination.aborted;
+    const started = Date.now();
+    const res = await query('slow', {}, short); // answers after 1 s
+    const took = Date.now() - started;
+    assert.equal(res.status, 504);
+    assert.ok(took >= 250, `answered after ${took} ms with a 300 ms global timeout`);
+    assert.equal(res.body.Meta.Errors[0].Module, 'Send');
+    assert.match(res.body.Meta.Errors[0].Text, /did not answer in time/);
+    await waitFor(() => destination.aborted > aborted, 3_000, 'the destination request aborted');
+    const log = await logOf(res.body.Meta.Logs[0].ID, short);
+    assert.equal(log.status, 'failed');
+    assert.match(log.attempts[0].error, /Timed out after 300 ms/);
+    // A destination's own queryTimeoutMs wins over the global setting.
+    const own = await query('slow', { Destinations: [{ ID: 'patient' }] }, short);
+    assert.equal(own.status, 200);
+    assert.deepEqual(own.body.Meta.Errors, []);
+  } finally {
+    await short.close();
+  }
+});
+
+test('an answer streamed over the payload limit is refused while streaming: the destination is cut off early', async () => {
+  const count = destination.streams.length;
+  // mpi2 has the 120 s default timeout: only hanging up early, not a timeout, ends this quickly.
+  const res = await query('stream-50mb', { Destinations: [{ ID: 'mpi2' }] });
   assert.equal(res.status, 502);
   assert.match(res.body.Meta.Errors[0].Text, /over the payload limit/);
+  assert.equal(destination.streams.length, count + 1);
+  // 50 MB against a 1 MB limit: Switchboard must hang up after about 1 MB (plus socket buffers).
+  const streamed = await within(destination.streams[count]!, 5_000, 'the destination connection to close');
+  assert.equal(streamed.finished, false, 'the connection was closed before the body ended');
+  assert.ok(
+    streamed.written < 20 * 1024 * 1024,
+    `the destination wrote ${streamed.written} bytes of 50 MB before it was cut off`,
+  );
+  const log = await logOf(res.body.Meta.Logs[0].ID);
+  assert.equal(log.status, 'failed');
+  assert.equal(log.attempts[0].statusCode, null);
+  assert.equal(log.attempts[0].error, 'Answer is over the payload limit');
+});
+
+test('an answer whose Content-Length is over the payload limit is refused at the header, its body unread', async () => {
+  const count = destination.streams.length;
+  const res = await query('declared-50mb');
+  // The destination sends 64 KiB and waits: reading the body would run into the 500 ms timeout (504).
+  assert.equal(res.status, 502);
+  assert.match(res.body.Meta.Errors[0].Text, /over the payload limit/);
+  const streamed = await within(destination.streams[count]!, 5_000, 'the destination connection to close');
+  assert.equal(streamed.finished, false);
+  const log = await logOf(res.body.Meta.Logs[0].ID);
+  assert.equal(log.status, 'failed');
+  assert.equal(log.attempts[0].error, `Answer of ${50 * 1024 * 1024} bytes is over the payload limit`);
 });
 
 test('a query body over the payload limit is 413', async () => {
@@ -262,23 +363,28 @@ test('routing: exactly one destination, or a clear 400', async () => {
   assert.equal(hidden.status, 404);
 });
 
-test('200 slow queries in flight do not hold up asynchronous delivery', async () => {
+test('200 slow queries in flight do not hold up asynchronous delivery, nor each other', async () => {
   const before = asyncReceiver.received.length;
-  const started = Date.now();
-  const queries = Array.from({ length: 200 }, () => query('slow', { Destinations: [{ ID: 'mpi2' }] }));
-  await waitFor(
-    () => destination.seen.filter((s) => s.body.includes('"slow"')).length >= 200,
-    10_000,
-    'queries in flight',
+  let settled = 0;
+  // The destination holds every query until the test releases it (mpi2 has the 120 s default timeout).
+  const queries = Array.from({ length: 200 }, () =>
+    query('held', { Destinations: [{ ID: 'mpi2' }] }).finally(() => settled++),
   );
-  for (let n = 0; n < 20; n++) assert.equal((await h.send(patientAdmin(n))).status, 200);
-  await waitFor(() => asyncReceiver.received.length === before + 20, 5_000, 'deliveries while queries wait');
-  const deliveredAfter = Date.now() - started;
+  try {
+    await waitFor(() => destination.held.length >= 200, 10_000, 'all 200 queries at the destination at once');
+    for (let n = 0; n < 20; n++) assert.equal((await h.send(patientAdmin(n))).status, 200);
+    await waitFor(() => asyncReceiver.received.length >= before + 20, 5_000, 'deliveries while queries wait');
+    assert.equal(settled, 0, 'every delivery arrived while all 200 queries were still waiting');
+  } finally {
+    destination.release();
+    // Even when an assertion above failed: no query may outlive the test.
+    await within(Promise.allSettled(queries), 10_000, 'the released queries');
+  }
   const answers = await Promise.all(queries);
-  const answeredAfter = Date.now() - started;
-  assert.ok(answers.every((a) => a.status === 200 && a.body.Meta.Errors.length === 0));
-  assert.ok(
-    deliveredAfter < answeredAfter,
-    `deliveries (${deliveredAfter} ms) done before the queries (${answeredAfter} ms)`,
-  );
+  assert.equal(settled, 200);
+  for (const answer of answers) {
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body.Meta.Errors, []);
+    assert.deepEqual(answer.body.Patients, ['released']);
+  }
 });
