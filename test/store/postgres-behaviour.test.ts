@@ -208,3 +208,59 @@ describe('claims skip a queue another connection has locked (FOR UPDATE SKIP LOC
 test('the delivery lease lasts 30 s by default', () => {
   assert.equal(loadConfig({}).delivery.leaseMs, 30_000);
 });
+
+test('migration 2 starts each queue at its first pending log, so a database from before it delivers the same heads', async () => {
+  const database = await createTestDatabase('migrate2');
+  try {
+    await withClient(database.url, async (client) => {
+      await client.query('CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
+      await client.query(PG_MIGRATIONS[0]!.sql);
+      await client.query(`INSERT INTO schema_migrations VALUES (1, 'core');
+        INSERT INTO queues (org_id, destination_id, next_seq) VALUES ('org', 'busy', 4), ('org', 'idle', 2);
+        INSERT INTO messages (org_id, source_id, payload, received_at) VALUES ('org', 'src', '{}', 0);`);
+      for (const [destination, seq, status] of [
+        ['busy', 1, 'succeeded'],
+        ['busy', 2, 'failed'],
+        ['busy', 3, 'pending'],
+        ['busy', 4, 'pending'],
+        ['idle', 1, 'succeeded'],
+        ['idle', 2, 'succeeded'],
+      ] as const)
+        await client.query(
+          `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type,
+             test, seq, status, next_attempt_id, next_attempt_at, created_at, updated_at)
+           VALUES ($1, 1, 'org', 'send', 'src', $2, 'PatientAdmin', 'NewPatient', false, $3, $4, $5, 0, 0, 0)`,
+          [randomUUID(), destination, seq, status, randomUUID()],
+        );
+    });
+    const store = new PostgresStore({ url: database.url, poolSize: 2 });
+    try {
+      await store.migrate();
+      const heads = await store.headLogs({ orgId: 'org', destinationId: 'busy' }, 10);
+      assert.deepEqual(
+        heads.map((l) => l.sequence),
+        [3, 4],
+      );
+      assert.deepEqual(await store.headLogs({ orgId: 'org', destinationId: 'idle' }, 10), []);
+    } finally {
+      await store.close();
+    }
+    const marks = await withClient(
+      database.url,
+      async (client) =>
+        (await client.query('SELECT destination_id, pending_from FROM queues ORDER BY destination_id')).rows,
+    );
+    assert.deepEqual(
+      marks.map((r: { destination_id: string; pending_from: string | number }) => [
+        r.destination_id,
+        Number(r.pending_from),
+      ]),
+      [
+        ['busy', 3],
+        ['idle', 3],
+      ],
+    );
+  } finally {
+    await database.drop();
+  }
+});

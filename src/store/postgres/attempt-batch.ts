@@ -12,8 +12,10 @@ import { Batcher } from './batcher.ts';
  * nothing: the new owner's attempt, under the same ID, is the record. Queue rows are locked in
  * key order, as the accept path does, so concurrent statements cannot deadlock on them.
  *
- * The queue row is rewritten only for a release or an alert: the dispatcher's renew loop keeps
- * leases alive, so the common delivery writes one attempt and one log row.
+ * The queue row is rewritten for a release, an alert, or a log leaving 'pending' (its
+ * `pending_from` moves past the head); the dispatcher's renew loop keeps leases alive. The NOT
+ * EXISTS sees the statement's snapshot, before this statement's log updates, which is right: at
+ * most one record per queue is in a batch, and only logs below it matter.
  */
 export const RECORD_ATTEMPTS = `
 WITH i AS (
@@ -46,7 +48,7 @@ l AS (
     next_attempt_at = h.next_attempt_at, next_attempt_id = h.next_attempt_id,
     failed_reason = h.failed_reason, updated_at = h.finished_at
   FROM h WHERE logs.id = h.log_id
-  RETURNING logs.id, logs.attempt_count),
+  RETURNING logs.id, logs.attempt_count, logs.seq),
 al AS (
   INSERT INTO alerts (id, org_id, destination_id, log_id, kind, attempts, error, created_at)
   SELECT h.alert_id, h.org_id, h.destination_id, h.log_id,
@@ -61,9 +63,14 @@ u AS (
     lease_owner = CASE WHEN h.release THEN NULL ELSE s.lease_owner END,
     lease_expires_at = CASE WHEN h.release THEN NULL ELSE s.lease_expires_at END,
     alert_log_id = CASE al.kind WHEN 'failing' THEN h.log_id WHEN 'recovered' THEN NULL
-                   ELSE s.alert_log_id END
-  FROM h LEFT JOIN al ON al.id = h.alert_id
-  WHERE s.org_id = h.org_id AND s.destination_id = h.destination_id AND (h.release OR al.id IS NOT NULL))
+                   ELSE s.alert_log_id END,
+    pending_from = CASE WHEN h.status <> 'pending' AND s.pending_from <= l.seq AND NOT EXISTS (
+        SELECT 1 FROM logs p WHERE p.org_id = s.org_id AND p.destination_id = s.destination_id
+          AND p.seq >= s.pending_from AND p.seq < l.seq AND p.status = 'pending')
+      THEN l.seq + 1 ELSE s.pending_from END
+  FROM h LEFT JOIN l ON l.id = h.log_id LEFT JOIN al ON al.id = h.alert_id
+  WHERE s.org_id = h.org_id AND s.destination_id = h.destination_id
+    AND (h.release OR al.id IS NOT NULL OR h.status <> 'pending'))
 SELECT i.alert_id AS key, h.log_id IS NOT NULL AS held,
   CASE WHEN h.log_id IS NOT NULL THEN h.paused_at
        ELSE (SELECT x.paused_at FROM queues x WHERE x.org_id = i.org_id AND x.destination_id = i.destination_id)
