@@ -12,6 +12,7 @@ import {
   startSwitchboard,
   stop,
   tempDir,
+  cpuSeconds,
   token,
   waitHttp,
   writeConfig,
@@ -33,6 +34,8 @@ export interface DeliveryResult {
   acceptSeconds: number;
   deliverSeconds: number;
   rawSeconds: number;
+  /** CPU seconds the delivering Switchboard process used from ready to the last delivery. */
+  deliverCpuSeconds: number;
   stats: Stats;
 }
 
@@ -86,6 +89,7 @@ export async function runDelivery(messages = MESSAGES): Promise<DeliveryResult> 
     const deliverConfig = writeConfig(dir.path, destinations);
     const deliverStart = performance.now();
     const delivering = await startSwitchboard(deliverConfig);
+    const cpuAtReady = cpuSeconds(delivering.child.pid);
     let seen = await stats(receiverBase);
     const deadline = Date.now() + 600_000;
     while (seen.total < messages && Date.now() < deadline) {
@@ -93,6 +97,7 @@ export async function runDelivery(messages = MESSAGES): Promise<DeliveryResult> 
       seen = await stats(receiverBase);
     }
     const deliverSeconds = (performance.now() - deliverStart) / 1000;
+    const deliverCpuSeconds = cpuSeconds(delivering.child.pid) - cpuAtReady;
     await stop(delivering.child);
 
     // 3. The raw ceiling: the same POSTs straight to the receivers, 100 sequential workers.
@@ -110,7 +115,7 @@ export async function runDelivery(messages = MESSAGES): Promise<DeliveryResult> 
     });
     const rawSeconds = (performance.now() - rawStart) / 1000;
     await Promise.all([agent.close(), raw.close()]);
-    return { messages, acceptSeconds, deliverSeconds, rawSeconds, stats: seen };
+    return { messages, acceptSeconds, deliverSeconds, rawSeconds, deliverCpuSeconds, stats: seen };
   } finally {
     await stop(receivers);
     dir.remove();
@@ -130,6 +135,9 @@ export function printDelivery(r: DeliveryResult): void {
   const steady = r.stats.total / Math.max(0.001, (r.stats.lastAt - r.stats.firstAt) / 1000);
   console.log(
     `delivered (first to last):        ${fmt(steady).padStart(8)} deliveries/s  (without process start-up)`,
+  );
+  console.log(
+    `Switchboard CPU per delivery:     ${fmt((r.deliverCpuSeconds / r.stats.total) * 1e6).padStart(8)} µs  (user + system, all threads)`,
   );
   console.log(`raw HTTP ceiling (100 workers):   ${fmt(rawRate).padStart(8)} requests/s`);
   console.log(

@@ -1,6 +1,6 @@
 // Shared plumbing of the benchmarks: child processes, free ports, config files, tokens.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,22 @@ export async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTER
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill(signal);
   await exited;
+}
+
+/**
+ * CPU seconds (user + system, all threads) a process has used so far, from /proc; NaN where
+ * there is no /proc. Unlike throughput, CPU per operation barely moves when other processes
+ * compete for the cores, so it is the figure to compare changes by on a busy machine.
+ */
+export function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of proc(5), utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export function tempDir(name: string): { path: string; remove: () => void } {
