@@ -33,9 +33,8 @@ export function productionDelay(failedAttempts: number, initialMs: number, maxMs
   if (failedAttempts <= 1) return 0;
   let previous = 0;
   let current = 1;
-  for (let i = 2; i < failedAttempts; i++) {
+  // Stops as soon as the cap is reached, so a log failing for weeks costs no more to schedule.
+  for (let i = 2; i < failedAttempts && current * initialMs < maxMs; i++)
     [previous, current] = [current, previous + current];
-    if (current * initialMs >= maxMs) return maxMs;
-  }
   return Math.min(current * initialMs, maxMs);
 }
