@@ -131,6 +131,19 @@ const alertSchema = z.strictObject({
   timeoutMs: ms.min(100).default(10_000),
 });
 
+/**
+ * What is kept, and for how long. Logs still pending are never deleted, whatever their age: only
+ * logs that are done (succeeded, failed, filtered; queries) age out.
+ */
+const retentionSchema = z.strictObject({
+  /** Done logs (with their attempts and messages) and alerts older than this are deleted; 0 keeps all. */
+  logsMs: ms.default(30 * 24 * 3_600_000),
+  /** How often the purge runs; the first run is one interval after start. */
+  intervalMs: ms.min(1_000).default(3_600_000),
+  /** Logs deleted per transaction, so a purge never holds the write lock for long. */
+  batchSize: z.number().int().min(1).max(100_000).default(1_000),
+});
+
 const serverSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().default('0.0.0.0'),
@@ -179,6 +192,7 @@ const configSchema = z
     server: serverSchema.default(serverSchema.parse({})),
     delivery: deliverySchema.default(deliverySchema.parse({})),
     alerts: alertSchema.default(alertSchema.parse({})),
+    retention: retentionSchema.default(retentionSchema.parse({})),
     organizations: z.array(organizationSchema).default([]),
   })
   .superRefine((config, ctx) => {
@@ -205,6 +219,7 @@ export type DestinationConfig = z.infer<typeof destinationSchema>;
 export type DeliverySettings = Config['delivery'];
 export type ServerSettings = Config['server'];
 export type AlertSettings = Config['alerts'];
+export type RetentionSettings = Config['retention'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

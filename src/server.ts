@@ -14,6 +14,7 @@ import { MemoryRateCounter } from './api/rate-limit/rolling-window.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { randomToken } from './lib/secrets.ts';
+import { Purger } from './retention/purger.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
 
@@ -22,6 +23,7 @@ export interface Server {
   store: Store;
   dispatcher: Dispatcher;
   alerts: AlertNotifier;
+  purger: Purger;
   catalog: Catalog;
   /** Base URL once listening. */
   url: string;
@@ -73,6 +75,13 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
       options.onAlert?.(alert);
     },
   });
+  const purger = new Purger({
+    store,
+    clock,
+    logger,
+    settings: config.retention,
+    idempotencyWindowMs: config.server.idempotencyWindowMs,
+  });
   const rateCounter = config.server.redisUrl
     ? new RedisRateCounter(config.server.redisUrl, config.server.redisKeyPrefix)
     : new MemoryRateCounter();
@@ -97,12 +106,14 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     dispatcher.start();
     void alerts.start();
   }
+  purger.start();
   let address: string;
   try {
     address = await app.listen({ port: config.server.port, host: config.server.host });
   } catch (error) {
     await dispatcher.stop();
     await alerts.close();
+    await purger.close();
     await store.close();
     throw error;
   }
@@ -113,6 +124,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     store,
     dispatcher,
     alerts,
+    purger,
     catalog,
     url,
     close() {
@@ -121,6 +133,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
         stopListening?.();
         await dispatcher.stop();
         await alerts.close();
+        await purger.close();
         await outbound.close();
         await queryClient.close();
         await rateCounter.close();

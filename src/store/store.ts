@@ -27,6 +27,14 @@ export interface Store {
    */
   exclusive?<T>(work: () => Promise<T>): Promise<T>;
 
+  /**
+   * Retention: deletes up to `limit` logs that are done (not pending) and were both created and
+   * last changed before `before`, with their attempts, then the messages no log refers to any
+   * more; also alerts raised before `before` and idempotency keys created before
+   * `idempotencyBefore` (up to `limit` of each). The caller repeats while a count equals `limit`.
+   */
+  purge(purge: { before: number; idempotencyBefore: number; limit: number }): Promise<PurgeResult>;
+
   /** A server-wide setting: the stored value, or `candidate` stored now if there was none. */
   getOrCreateSetting(key: string, candidate: string): Promise<string>;
   syncCatalog(catalog: CatalogInput): Promise<void>;
@@ -221,6 +229,13 @@ export interface AttemptResult {
   paused: boolean;
   /** The alert this attempt raised, to be sent. */
   alert?: Alert;
+}
+
+export interface PurgeResult {
+  logs: number;
+  messages: number;
+  alerts: number;
+  idempotencyKeys: number;
 }
 
 export interface PauseInfo {

@@ -40,6 +40,7 @@ export interface HarnessOptions {
   other?: { destinations?: HarnessDestination[]; subscribed?: string[] };
   delivery?: Partial<Config['delivery']>;
   alerts?: Partial<Config['alerts']>;
+  retention?: Partial<Config['retention']>;
   server?: Partial<Config['server']>;
   dataDir?: string;
 }
@@ -50,6 +51,7 @@ export function harnessConfig(options: HarnessOptions, dataDir: string): Readonl
     server: { port: 0, host: '127.0.0.1', dataDir, logLevel: 'silent', ...options.server },
     delivery: { shutdownGraceMs: 2_000, ...options.delivery },
     alerts: { timeoutMs: 2_000, ...options.alerts },
+    ...(options.retention ? { retention: options.retention } : {}),
     organizations: [
       {
         id: 'acme',

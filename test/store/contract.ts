@@ -321,6 +321,78 @@ export function storeContract(name: string, open: OpenStore): void {
       );
     });
 
+    test('purge: done logs older than the cut with their attempts and orphaned messages, old alerts and idempotency keys; never a pending log', async () => {
+      const m1 = await accept(store, message(['app', 'lab']));
+      const m2 = await accept(store, message(['app']));
+      const m3 = await accept(store, message([null]));
+      const m6 = await accept(store, message(['app'], { test: true }));
+      const m5 = message(['lab'], { idempotency: { key: 'old', fingerprint: 'f', since: 0, answer: 'a' } });
+      const idempotent = await accept(store, m5);
+      const m4 = await accept(store, message(['app'], { receivedAt: NOW + 100_000 }));
+      await claim(store, 'A');
+      const deliver = async (
+        logId: string,
+        outcome: 'succeeded' | 'failed',
+        at: number,
+        options: { retryAt?: null; afterAttempts?: number } = {},
+      ): Promise<void> => {
+        const [head] = await store.headLogs(APP, 1);
+        assert.equal(head?.id, logId);
+        await store.recordAttempt(
+          attemptRecord('A', APP, logId, head.nextAttemptId, outcome, { at, ...options }),
+        );
+      };
+      await deliver(m1.logIds[0]!, 'succeeded', NOW);
+      await deliver(m2.logIds[0]!, 'succeeded', NOW);
+      await deliver(m6.logIds[0]!, 'failed', NOW, { retryAt: null, afterAttempts: 1 });
+      await deliver(m4.logIds[0]!, 'succeeded', NOW + 100_000);
+      assert.equal(
+        (await store.listAlerts('acme', { limit: 10 })).alerts.length,
+        2,
+        'failing, then recovered',
+      );
+
+      const total = { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0 };
+      for (let round = 0; round < 10; round++) {
+        const purged = await store.purge({ before: NOW + 50_000, idempotencyBefore: NOW + 1, limit: 2 });
+        for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += purged[key];
+        if (Object.values(purged).every((n) => n < 2)) break;
+      }
+      assert.deepEqual(total, { logs: 4, messages: 3, alerts: 1, idempotencyKeys: 1 });
+      for (const gone of [m1.logIds[0], m2.logIds[0], m3.logIds[0], m6.logIds[0]])
+        assert.equal(await store.getLog('acme', gone!, NOW), undefined, `log ${gone} purged`);
+      // Pending logs stay, whatever their age, and so does the message they deliver.
+      const lab = await store.getLog('acme', m1.logIds[1]!, NOW);
+      assert.equal(lab?.log.status, 'pending');
+      assert.ok(lab?.payload, 'the payload of a pending log is kept');
+      assert.equal((await store.getLog('acme', idempotent.logIds[0]!, NOW))?.log.status, 'pending');
+      // Newer than the cut: kept, with its attempt.
+      assert.equal((await store.getLog('acme', m4.logIds[0]!, NOW))?.attempts.length, 1);
+      assert.deepEqual(
+        (await store.listAlerts('acme', { limit: 10 })).alerts.map((a) => a.kind),
+        ['recovered'],
+      );
+      // The idempotency key is forgotten: the same key is a new message now.
+      assert.equal(
+        (
+          await store.acceptMessage(
+            message(['lab'], { idempotency: m5.idempotency!, receivedAt: NOW + 200_000 }),
+          )
+        ).kind,
+        'accepted',
+      );
+      // Delivery goes on over a purged queue.
+      const next = await accept(store, message(['app'], { receivedAt: NOW + 200_000 }));
+      await deliver(next.logIds[0]!, 'succeeded', NOW + 200_000);
+      assert.deepEqual(await store.headLogs(APP, 10), []);
+      assert.deepEqual(await store.purge({ before: NOW, idempotencyBefore: NOW, limit: 10 }), {
+        logs: 0,
+        messages: 0,
+        alerts: 0,
+        idempotencyKeys: 0,
+      });
+    });
+
     test('idempotency: concurrent requests with one key store one message', async () => {
       const results = await Promise.all(
         Array.from({ length: 8 }, () =>

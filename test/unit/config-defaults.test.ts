@@ -26,6 +26,9 @@ function assertSpecDefaults(config: Readonly<Config>): void {
   assert.equal(server.legacyTokenSeconds, 24 * H, 'token lifetime 24 h (/auth/authenticate)');
   assert.equal(server.idempotencyWindowMs, 24 * H * S, 'idempotency window 24 h');
   assert.equal(delivery.leaseMs, 30 * S, 'lease 30 s');
+  // Not in SPEC 8: Switchboard's own (docs/design.md, Retention).
+  assert.equal(config.retention.logsMs, 30 * 24 * H * S, 'done logs kept 30 days');
+  assert.equal(config.retention.intervalMs, H * S, 'purged hourly');
 }
 
 test('with no file and no environment variables, every setting has its SPEC section 8 default', () => {

@@ -25,6 +25,7 @@ import type {
   NewMessage,
   Page,
   PauseInfo,
+  PurgeResult,
   QueryRecord,
   QueueClaim,
   QueueRef,
@@ -480,6 +481,58 @@ export class PostgresStore implements Store {
       [limit],
     );
     return rows.map(toAlert);
+  }
+
+  /**
+   * Several instances may purge at once: SKIP LOCKED lets each take logs the others are not
+   * deleting. A message goes in a second statement, once the first has committed, so its NOT
+   * EXISTS sees every log that still refers to it (a manual retry made meanwhile keeps it).
+   */
+  async purge({
+    before,
+    idempotencyBefore,
+    limit,
+  }: {
+    before: number;
+    idempotencyBefore: number;
+    limit: number;
+  }): Promise<PurgeResult> {
+    const [deleted] = await this.#rows<{ logs: number; message_ids: (number | string)[] | null }>(
+      `WITH doomed AS (
+         SELECT pk, id, message_id FROM logs
+         WHERE status <> 'pending' AND created_at < $1 AND updated_at < $1
+         ORDER BY pk LIMIT $2 FOR UPDATE SKIP LOCKED),
+       a AS (DELETE FROM attempts WHERE log_id IN (SELECT id FROM doomed)),
+       l AS (DELETE FROM logs WHERE pk IN (SELECT pk FROM doomed) RETURNING message_id)
+       SELECT count(*)::int AS logs, array_agg(DISTINCT message_id) AS message_ids FROM l`,
+      [before, limit],
+    );
+    const messageIds = (deleted?.message_ids ?? []).map(Number);
+    const messages =
+      messageIds.length === 0
+        ? 0
+        : (
+            await this.#rows(
+              `DELETE FROM messages m WHERE m.id = ANY($1::bigint[])
+                 AND NOT EXISTS (SELECT 1 FROM logs WHERE message_id = m.id) RETURNING 1`,
+              [messageIds],
+            )
+          ).length;
+    const alerts = (
+      await this.#rows(
+        `DELETE FROM alerts WHERE pk IN (SELECT pk FROM alerts WHERE created_at < $1 ORDER BY pk LIMIT $2
+           FOR UPDATE SKIP LOCKED) RETURNING 1`,
+        [before, limit],
+      )
+    ).length;
+    const idempotencyKeys = (
+      await this.#rows(
+        `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1
+           LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1`,
+        [idempotencyBefore, limit],
+      )
+    ).length;
+    return { logs: Number(deleted?.logs ?? 0), messages, alerts, idempotencyKeys };
   }
 
   async renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void> {

@@ -24,6 +24,7 @@ import type {
   NewMessage,
   Page,
   PauseInfo,
+  PurgeResult,
   QueueClaim,
   QueryRecord,
   QueueRef,
@@ -558,6 +559,39 @@ export class SqliteStore implements Store {
     return this.#all<AlertRow>('SELECT * FROM alerts WHERE sent_at IS NULL ORDER BY pk LIMIT :limit', {
       limit,
     }).map(toAlert);
+  }
+
+  purge({ before, idempotencyBefore, limit }: { before: number; idempotencyBefore: number; limit: number }) {
+    return this.#writes.run((): PurgeResult => {
+      const doomed = this.#all<{ pk: number; id: string; message_id: number }>(
+        `SELECT pk, id, message_id FROM logs
+         WHERE status <> 'pending' AND created_at < :before AND updated_at < :before
+         ORDER BY pk LIMIT :limit`,
+        { before, limit },
+      );
+      const messageIds = new Set<number>();
+      for (const log of doomed) {
+        this.#run('DELETE FROM attempts WHERE log_id = :id', { id: log.id });
+        this.#run('DELETE FROM logs WHERE pk = :pk', { pk: log.pk });
+        messageIds.add(log.message_id);
+      }
+      let messages = 0;
+      for (const id of messageIds)
+        messages += this.#run(
+          'DELETE FROM messages WHERE id = :id AND NOT EXISTS (SELECT 1 FROM logs WHERE message_id = :id)',
+          { id },
+        );
+      const alerts = this.#run(
+        `DELETE FROM alerts WHERE pk IN (SELECT pk FROM alerts WHERE created_at < :before ORDER BY pk LIMIT :limit)`,
+        { before, limit },
+      );
+      const idempotencyKeys = this.#run(
+        `DELETE FROM idempotency_keys WHERE rowid IN
+           (SELECT rowid FROM idempotency_keys WHERE created_at < :idempotencyBefore LIMIT :limit)`,
+        { idempotencyBefore, limit },
+      );
+      return { logs: doomed.length, messages, alerts, idempotencyKeys };
+    });
   }
 
   async renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void> {
