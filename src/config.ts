@@ -149,8 +149,11 @@ const serverSchema = z.strictObject({
   host: z.string().default('0.0.0.0'),
   dataDir: z.string().default('./data'),
   databaseUrl: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
-  /** Connections each instance keeps to PostgreSQL (DATABASE_URL mode). */
-  databasePoolSize: z.number().int().min(2).max(1_000).default(16),
+  /**
+   * Connections each instance keeps to PostgreSQL (DATABASE_URL mode). Small, because instances
+   * add up: PostgreSQL's default max_connections of 100 takes twelve instances at 8.
+   */
+  databasePoolSize: z.number().int().min(2).max(1_000).default(8),
   adminKey: z.string().min(16).optional(),
   payloadLimitBytes: z
     .number()
