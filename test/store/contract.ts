@@ -95,7 +95,8 @@ export function catalog(): CatalogInput {
   };
 }
 
-function message(
+/** A message from acme's source `ehr` with one log per destination (null: a filtered log). */
+export function message(
   destinations: (string | null)[],
   extra: Partial<NewMessage> = {},
   orgId = 'acme',

@@ -5,9 +5,9 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import type { NewMessage, QueueRef } from '../../src/store/store.ts';
+import type { QueueRef } from '../../src/store/store.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
-import { catalog } from './contract.ts';
+import { catalog, message } from './contract.ts';
 
 /**
  * What the PostgreSQL store promises beyond the contract, for many instances on one database
@@ -16,20 +16,6 @@ import { catalog } from './contract.ts';
  */
 
 const NOW = 1_000_000;
-
-function message(orgId: string, destinationId: string): NewMessage {
-  return {
-    orgId,
-    sourceId: 'ehr',
-    type: 'send',
-    dataModel: 'PatientAdmin',
-    eventType: 'NewPatient',
-    test: false,
-    payload: JSON.stringify({ Meta: { DataModel: 'PatientAdmin' }, n: randomUUID() }),
-    receivedAt: NOW,
-    logs: [{ id: randomUUID(), destinationId, status: 'pending', firstAttemptId: randomUUID() }],
-  };
-}
 
 /** A plain connection to `url`, outside any store; closed after `work`. */
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -69,7 +55,7 @@ test('instances starting at once: every migrate() succeeds and each migration is
     );
     // And the schema they made works.
     await stores[0]!.syncCatalog(catalog());
-    await stores[1]!.acceptMessage(message('acme', 'app'));
+    await stores[1]!.acceptMessage(message(['app']));
   } finally {
     await Promise.all(stores.map((store) => store.close()));
     await database.drop();
@@ -116,9 +102,7 @@ test('commits are durable even when the database defaults to synchronous_commit 
     await Promise.all([
       store
         .syncCatalog(catalog())
-        .then(() =>
-          Promise.all(Array.from({ length: 8 }, () => store.acceptMessage(message('acme', 'app')))),
-        ),
+        .then(() => Promise.all(Array.from({ length: 8 }, () => store.acceptMessage(message(['app']))))),
       ...Array.from({ length: 8 }, (_, i) => store.getOrCreateSetting(`key${i}`, 'value')),
     ]);
     const seen = await withClient(
@@ -162,7 +146,7 @@ describe('claims skip a queue another connection has locked (FOR UPDATE SKIP LOC
       ['acme', 'lab'],
       ['other', 'app'],
     ] as const)
-      await store.acceptMessage(message(orgId, destinationId));
+      await store.acceptMessage(message([destinationId], {}, orgId));
 
     const locker = new pg.Client({ connectionString: database.url });
     await locker.connect();
