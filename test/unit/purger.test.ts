@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/lib/clock.ts';
+import { createLogger } from '../../src/lib/logger.ts';
+import { Purger } from '../../src/retention/purger.ts';
+import type { PurgeResult, Store } from '../../src/store/store.ts';
+
+type Cut = Parameters<Store['purge']>[0];
+
+/** A store whose purge answers the given counts in turn and records what it was asked. */
+function storeAnswering(answers: Partial<PurgeResult>[]): { store: Store; cuts: Cut[] } {
+  const cuts: Cut[] = [];
+  const store = {
+    async purge(cut: Cut): Promise<PurgeResult> {
+      cuts.push(cut);
+      return { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0, ...answers.shift() };
+    },
+  } as unknown as Store; // Only purge is reached by the purger.
+  return { store, cuts };
+}
+
+const HOUR = 3_600_000;
+const settings = { logsMs: 24 * HOUR, intervalMs: HOUR, batchSize: 2 };
+
+test('purgeNow: cuts at now - logsMs and now - idempotency window; repeats while a batch came back full', async () => {
+  const clock = new ManualClock(100 * HOUR);
+  const { store, cuts } = storeAnswering([
+    { logs: 2, messages: 2 },
+    { idempotencyKeys: 2 },
+    { logs: 1, alerts: 1 },
+  ]);
+  const purger = new Purger({
+    store,
+    clock,
+    logger: createLogger('silent'),
+    settings,
+    idempotencyWindowMs: HOUR,
+  });
+  assert.deepEqual(await purger.purgeNow(), { logs: 3, messages: 2, alerts: 1, idempotencyKeys: 2 });
+  assert.equal(cuts.length, 3);
+  assert.deepEqual(cuts[0], { before: 76 * HOUR, idempotencyBefore: 99 * HOUR, limit: 2 });
+});
+
+test('logsMs 0 keeps every log and alert; idempotency keys still expire', async () => {
+  const { store, cuts } = storeAnswering([]);
+  const purger = new Purger({
+    store,
+    clock: new ManualClock(100 * HOUR),
+    logger: createLogger('silent'),
+    settings: { ...settings, logsMs: 0 },
+    idempotencyWindowMs: HOUR,
+  });
+  await purger.purgeNow();
+  assert.equal(cuts[0]!.before, Number.MIN_SAFE_INTEGER);
+  assert.equal(cuts[0]!.idempotencyBefore, 99 * HOUR);
+});
+
+test('the schedule: a purge every intervalMs of the clock, none before; close stops it', async () => {
+  const clock = new ManualClock(0);
+  const { store, cuts } = storeAnswering([]);
+  const purger = new Purger({
+    store,
+    clock,
+    logger: createLogger('silent'),
+    settings,
+    idempotencyWindowMs: HOUR,
+  });
+  purger.start();
+  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  clock.advance(HOUR - 1);
+  await tick();
+  assert.equal(cuts.length, 0);
+  clock.advance(1);
+  await tick();
+  assert.equal(cuts.length, 1);
+  await tick();
+  clock.advance(HOUR);
+  await tick();
+  assert.equal(cuts.length, 2);
+  await purger.close();
+  clock.advance(10 * HOUR);
+  await tick();
+  assert.equal(cuts.length, 2);
+});
