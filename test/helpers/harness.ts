@@ -5,6 +5,7 @@ import { parseConfig, type Config } from '../../src/config.ts';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { startServer, type Server } from '../../src/server.ts';
+import { waitFor } from './wait.ts';
 
 export const PLATFORM_KEY = 'pk_test_acme_0123456789';
 export const OTHER_PLATFORM_KEY = 'pk_test_other_0123456789';
@@ -211,4 +212,19 @@ export function patientAdmin(n: number, extra: Record<string, unknown> = {}): Re
     },
     Patient: { Identifiers: [{ ID: `MRN-${n}`, IDType: 'MR' }], Demographics: { FirstName: `Pat${n}` } },
   };
+}
+
+/**
+ * Waits until the head log of destination `destination` has `attempts` recorded attempts. The
+ * receiver sees a request before Switchboard sees the answer, and the next retry is scheduled
+ * from the time the answer arrives, so a test must not move the clock in between.
+ */
+export async function attemptsRecorded(h: Harness, attempts: number, destination = 'app'): Promise<void> {
+  await waitFor(
+    async () =>
+      (await h.platform('GET', `/platform/v1/destinations/${destination}/queue`)).body.head?.attemptCount ===
+      attempts,
+    5_000,
+    `attempt ${attempts} recorded`,
+  );
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import {
+  attemptsRecorded,
   OTHER_PLATFORM_KEY,
   patientAdmin,
   startHarness,
@@ -63,6 +64,7 @@ test('production: an alert on the 3rd failed attempt, none on later ones, and on
   assert.equal(hook!.received.length, 0);
 
   // Attempt 3, after 10 s, fails: one alert by email and by webhook.
+  await attemptsRecorded(h, 2);
   h.clock.advance(10_000);
   await waitFor(() => smtp!.mails.length === 1 && hook!.received.length === 1, 5_000, 'failing alert');
   const mail = smtp!.mails[0]!;
@@ -78,8 +80,10 @@ test('production: an alert on the 3rd failed attempt, none on later ones, and on
   assert.equal((posted.json.alert as { logId: string }).logId, failingLog);
 
   // Attempts 4 (10 s) and 5 (20 s) fail: the queue already has its alert, none more.
+  await attemptsRecorded(h, 3);
   h.clock.advance(10_000);
   await waitFor(() => receiver!.received.length === 5, 5_000, 'attempt 4');
+  await attemptsRecorded(h, 4);
   h.clock.advance(20_000);
   await waitFor(() => receiver!.received.length === 6, 5_000, 'attempt 5');
   await settle(100);
@@ -88,6 +92,7 @@ test('production: an alert on the 3rd failed attempt, none on later ones, and on
   assert.equal(hook!.received.length, 1);
 
   // Attempt 6 (30 s) goes through: one recovery alert; MRN-3 follows without another.
+  await attemptsRecorded(h, 5);
   h.clock.advance(30_000);
   await waitFor(() => smtp!.mails.length === 2 && hook!.received.length === 2, 5_000, 'recovery alert');
   await waitFor(() => receiver!.received.length === 8, 5_000, 'the rest of the queue');
@@ -129,6 +134,7 @@ test('staging: one retry and the log fails, without an alert', async () => {
   const h = await setup('staging', 5);
   await h.send(patientAdmin(2));
   await waitFor(() => receiver!.received.length === 1, 5_000, 'first attempt');
+  await attemptsRecorded(h, 1);
   h.clock.advance(5_000);
   await waitFor(
     async () => (await h.platform('GET', '/platform/v1/logs?status=failed')).body.logs.length === 1,
@@ -145,8 +151,10 @@ test('a channel that refuses the alert is recorded; delivery is not held up', as
   await h.send(patientAdmin(2));
   await h.send(patientAdmin(3));
   await waitFor(() => receiver!.received.length === 2, 5_000, 'two attempts');
+  await attemptsRecorded(h, 2);
   h.clock.advance(10_000);
   await waitFor(() => receiver!.received.length === 3, 5_000, 'attempt 3');
+  await attemptsRecorded(h, 3);
   h.clock.advance(10_000);
   await waitFor(() => receiver!.received.length === 5, 5_000, 'attempt 4 succeeds, MRN-3 follows');
   await idle(h);

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { afterEach, test } from 'node:test';
 import { freePort } from '../helpers/child-server.ts';
-import { patientAdmin, startHarness, type Environment, type Harness } from '../helpers/harness.ts';
+import {
+  attemptsRecorded,
+  patientAdmin,
+  startHarness,
+  type Environment,
+  type Harness,
+} from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
 
@@ -53,20 +59,6 @@ async function sendFive(h: Harness, extra: Record<string, unknown> = {}): Promis
   return ids;
 }
 
-/**
- * Waits until the head's attempt is recorded: the receiver sees a request before Switchboard
- * sees the answer, and the next retry is scheduled from the time the answer arrives, so the
- * clock must not move in between.
- */
-async function recorded(h: Harness, attempts: number): Promise<void> {
-  await waitFor(
-    async () =>
-      (await h.platform('GET', '/platform/v1/destinations/app/queue')).body.head?.attemptCount === attempts,
-    5_000,
-    `attempt ${attempts} recorded`,
-  );
-}
-
 const patientsSeen = (r: Receiver): string[] =>
   r.received.map((x) => String((x.json.Patient as { Identifiers: { ID: string }[] }).Identifiers[0]!.ID));
 
@@ -91,11 +83,11 @@ test('production: a failing log blocks its queue and is retried on the Fibonacci
   assert.equal(receiver.received.length, 3, 'no attempt before the wait is over');
   h.clock.advance(100);
   await waitFor(() => receiver.received.length === 4, 5_000, 'attempt 3');
-  await recorded(h, 3);
+  await attemptsRecorded(h, 3);
   // Attempt 4 after another 10 s, attempt 5 after 20 s.
   h.clock.advance(10_000);
   await waitFor(() => receiver.received.length === 5, 5_000, 'attempt 4');
-  await recorded(h, 4);
+  await attemptsRecorded(h, 4);
   h.clock.advance(19_000);
   await settle(150);
   assert.equal(receiver.received.length, 5, 'the third wait is 20 s');
@@ -154,7 +146,7 @@ test('production: retries never stop, and settle at the maximum interval', async
   await waitFor(() => receiver.received.length === 2, 5_000, 'first two attempts');
   for (const wait of [10_000, 10_000, 20_000, 30_000, 50_000, 80_000, 120_000, 120_000, 120_000]) {
     const seen = receiver.received.length;
-    await recorded(h, seen);
+    await attemptsRecorded(h, seen);
     h.clock.advance(wait - 1);
     await settle(60);
     assert.equal(receiver.received.length, seen, `no attempt before ${wait} ms`);
@@ -171,7 +163,7 @@ test('staging: one retry after a brief pause, then the log fails and the queue m
   await waitFor(() => receiver.received.length === 2, 5_000, 'first attempts');
   await settle(150);
   assert.deepEqual(patientsSeen(receiver), ['MRN-1', 'MRN-2']);
-  await recorded(h, 1);
+  await attemptsRecorded(h, 1);
   h.clock.advance(4_999);
   await settle(100);
   assert.equal(receiver.received.length, 2, 'retry waits 5 s');
