@@ -26,6 +26,8 @@ import type { QueryClient } from './delivery/query-client.ts';
 import { installErrorHandling, sendError } from './api/error-handler.ts';
 import { healthRoutes } from './api/health-routes.ts';
 import { alertsRoutes } from './api/platform/alerts-routes.ts';
+import { destinationRoutes } from './api/platform/destination-routes.ts';
+import { verifyDestination } from './services/verify-destination.ts';
 import { logsRoutes } from './api/platform/logs-routes.ts';
 import { requireOrganization } from './api/platform/platform-auth.ts';
 import { queueRoutes } from './api/platform/queue-routes.ts';
@@ -226,6 +228,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logsRoutes(platform, platformDeps);
     queueRoutes(platform, platformDeps);
     alertsRoutes(platform, platformDeps);
+    destinationRoutes(platform, {
+      ...platformDeps,
+      verify: (destination, method) =>
+        verifyDestination(
+          { client: deps.queryClient, clock, settings: config.delivery },
+          destination,
+          method,
+        ),
+    });
   });
   return app;
 }

@@ -8,8 +8,9 @@ export interface QueryRequest {
   url: string;
   headers: Record<string, string>;
   body?: string;
-  logId: string;
-  attemptId: string;
+  /** The log and attempt the call belongs to; a verification handshake has none. */
+  logId?: string;
+  attemptId?: string;
   messageId?: number;
   timeoutMs: number;
   /** Aborted when the caller hung up: the destination's request is abandoned too. */
@@ -90,17 +91,15 @@ export class QueryClient {
 
 function queryHeaders(req: QueryRequest): Record<string, string> {
   const { destination } = req;
-  const headers: Record<string, string> = {
-    'user-agent': 'Switchboard',
-    'x-switchboard-log-id': req.logId,
-    'x-switchboard-attempt-id': req.attemptId,
-  };
+  const headers: Record<string, string> = { 'user-agent': 'Switchboard' };
+  if (req.logId !== undefined) headers['x-switchboard-log-id'] = req.logId;
+  if (req.attemptId !== undefined) headers['x-switchboard-attempt-id'] = req.attemptId;
   if (req.messageId !== undefined) headers['x-switchboard-message-id'] = String(req.messageId);
   if (destination.verificationToken) {
     headers['verification-token'] = destination.verificationToken;
     headers.authorization = `Bearer ${destination.verificationToken}`;
   }
-  if (destination.signingSecret && req.body !== undefined) {
+  if (destination.signingSecret && req.body !== undefined && req.logId !== undefined) {
     const timestamp = String(Math.floor(req.now / 1000));
     headers['webhook-id'] = req.logId;
     headers['webhook-timestamp'] = timestamp;

@@ -792,6 +792,29 @@ const ROUTES: RouteDef[] = [
       };
     },
   })),
+  {
+    name: 'POST /platform/v1/destinations/{id}/verify',
+    method: 'POST',
+    usual: 'platform',
+    build(rng, _org, hostile) {
+      const id =
+        hostile && rng.chance(0.5) ? rng.pick(ODD_IDS) : rng.pick(['app', 'app2', 'private', 'nope']);
+      const path = `/platform/v1/destinations/${id}/verify`;
+      if (!hostile) return { path, strategy: `verify ${id}` };
+      const body = rng.pick([
+        json({ method: rng.pick(['GET', 'POST', 'PUT', '', ...WRONG_VALUES]) }),
+        `{${rng.pick(POLLUTERS)},"method":"GET"}`,
+        json(randomJson(rng)),
+        '{"method":',
+      ]);
+      return {
+        path,
+        body: Buffer.from(body),
+        type: 'application/json',
+        strategy: `verify: ${body.slice(0, 60)}`,
+      };
+    },
+  },
   ...(['/healthz', '/readyz'] as const).map((path): RouteDef => ({
     name: `GET ${path}`,
     method: 'GET',

@@ -254,6 +254,7 @@ const PLATFORM_ROUTES: [string, 'GET' | 'POST', (id: { log: string; dest: string
   ['POST pause', 'POST', ({ dest }) => `/platform/v1/destinations/${dest}/queue/pause`, { by: 'intruder' }],
   ['POST resume', 'POST', ({ dest }) => `/platform/v1/destinations/${dest}/queue/resume`],
   ['POST skip', 'POST', ({ dest }) => `/platform/v1/destinations/${dest}/queue/skip`, { reason: 'x' }],
+  ['POST verify', 'POST', ({ dest }) => `/platform/v1/destinations/${dest}/verify`],
 ];
 
 test("platform API: every route answers the other organization's log or destination exactly like one that never existed", async () => {
