@@ -33,7 +33,7 @@ export interface Store {
    * more; also alerts raised before `before` and idempotency keys created before
    * `idempotencyBefore` (up to `limit` of each). The caller repeats while a count equals `limit`.
    */
-  purge(purge: { before: number; idempotencyBefore: number; limit: number }): Promise<PurgeResult>;
+  purge(cut: PurgeCut): Promise<PurgeResult>;
 
   /** A server-wide setting: the stored value, or `candidate` stored now if there was none. */
   getOrCreateSetting(key: string, candidate: string): Promise<string>;
@@ -229,6 +229,14 @@ export interface AttemptResult {
   paused: boolean;
   /** The alert this attempt raised, to be sent. */
   alert?: Alert;
+}
+
+export interface PurgeCut {
+  /** Done logs created and last changed before this, and alerts raised before it, go. */
+  before: number;
+  idempotencyBefore: number;
+  /** At most this many of each kind in one call. */
+  limit: number;
 }
 
 export interface PurgeResult {

@@ -3,15 +3,13 @@ import { test } from 'node:test';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { Purger } from '../../src/retention/purger.ts';
-import type { PurgeResult, Store } from '../../src/store/store.ts';
-
-type Cut = Parameters<Store['purge']>[0];
+import type { PurgeCut, PurgeResult, Store } from '../../src/store/store.ts';
 
 /** A store whose purge answers the given counts in turn and records what it was asked. */
-function storeAnswering(answers: Partial<PurgeResult>[]): { store: Store; cuts: Cut[] } {
-  const cuts: Cut[] = [];
+function storeAnswering(answers: Partial<PurgeResult>[]): { store: Store; cuts: PurgeCut[] } {
+  const cuts: PurgeCut[] = [];
   const store = {
-    async purge(cut: Cut): Promise<PurgeResult> {
+    async purge(cut: PurgeCut): Promise<PurgeResult> {
       cuts.push(cut);
       return { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0, ...answers.shift() };
     },

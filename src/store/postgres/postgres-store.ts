@@ -25,6 +25,7 @@ import type {
   NewMessage,
   Page,
   PauseInfo,
+  PurgeCut,
   PurgeResult,
   QueryRecord,
   QueueClaim,
@@ -488,15 +489,7 @@ export class PostgresStore implements Store {
    * deleting. A message goes in a second statement, once the first has committed, so its NOT
    * EXISTS sees every log that still refers to it (a manual retry made meanwhile keeps it).
    */
-  async purge({
-    before,
-    idempotencyBefore,
-    limit,
-  }: {
-    before: number;
-    idempotencyBefore: number;
-    limit: number;
-  }): Promise<PurgeResult> {
+  async purge({ before, idempotencyBefore, limit }: PurgeCut): Promise<PurgeResult> {
     const [deleted] = await this.#rows<{ logs: number; message_ids: (number | string)[] | null }>(
       `WITH doomed AS (
          SELECT pk, id, message_id FROM logs
@@ -511,28 +504,31 @@ export class PostgresStore implements Store {
     const messages =
       messageIds.length === 0
         ? 0
-        : (
-            await this.#rows(
-              `DELETE FROM messages m WHERE m.id = ANY($1::bigint[])
-                 AND NOT EXISTS (SELECT 1 FROM logs WHERE message_id = m.id) RETURNING 1`,
-              [messageIds],
-            )
-          ).length;
-    const alerts = (
-      await this.#rows(
-        `DELETE FROM alerts WHERE pk IN (SELECT pk FROM alerts WHERE created_at < $1 ORDER BY pk LIMIT $2
-           FOR UPDATE SKIP LOCKED) RETURNING 1`,
-        [before, limit],
-      )
-    ).length;
-    const idempotencyKeys = (
-      await this.#rows(
-        `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1
-           LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1`,
-        [idempotencyBefore, limit],
-      )
-    ).length;
+        : await this.#deleted(
+            `DELETE FROM messages m WHERE m.id = ANY($1::bigint[])
+               AND NOT EXISTS (SELECT 1 FROM logs WHERE message_id = m.id)`,
+            [messageIds],
+          );
+    const alerts = await this.#deleted(
+      `DELETE FROM alerts WHERE pk IN (SELECT pk FROM alerts WHERE created_at < $1 ORDER BY pk LIMIT $2
+         FOR UPDATE SKIP LOCKED)`,
+      [before, limit],
+    );
+    const idempotencyKeys = await this.#deleted(
+      `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1
+         LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [idempotencyBefore, limit],
+    );
     return { logs: Number(deleted?.logs ?? 0), messages, alerts, idempotencyKeys };
+  }
+
+  /** Runs a DELETE and answers how many rows it removed, counted in the database. */
+  async #deleted(deleteSql: string, params: unknown[]): Promise<number> {
+    const [row] = await this.#rows<{ n: number }>(
+      `WITH d AS (${deleteSql} RETURNING 1) SELECT count(*)::int AS n FROM d`,
+      params,
+    );
+    return Number(row?.n ?? 0);
   }
 
   async renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void> {

@@ -24,6 +24,7 @@ import type {
   NewMessage,
   Page,
   PauseInfo,
+  PurgeCut,
   PurgeResult,
   QueueClaim,
   QueryRecord,
@@ -561,7 +562,7 @@ export class SqliteStore implements Store {
     }).map(toAlert);
   }
 
-  purge({ before, idempotencyBefore, limit }: { before: number; idempotencyBefore: number; limit: number }) {
+  purge({ before, idempotencyBefore, limit }: PurgeCut): Promise<PurgeResult> {
     return this.#writes.run((): PurgeResult => {
       const doomed = this.#all<{ pk: number; id: string; message_id: number }>(
         `SELECT pk, id, message_id FROM logs
