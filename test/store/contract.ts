@@ -194,6 +194,24 @@ const claim = (
 
 const sortRefs = (refs: QueueRef[]): string[] => refs.map((q) => `${q.orgId}/${q.destinationId}`).sort();
 
+/**
+ * A queue history written under migration 1 (for the migration 2 tests of each store): queue
+ * `busy` has done logs 1-2 and pending 3-4, queue `idle` only done ones. After migration 2 their
+ * `pending_from` must be 3 (the first pending log) and 3 (past the last log).
+ */
+export const V1_QUEUES = [
+  { destination: 'busy', nextSeq: 4 },
+  { destination: 'idle', nextSeq: 2 },
+] as const;
+export const V1_LOGS = [
+  ['busy', 1, 'succeeded'],
+  ['busy', 2, 'failed'],
+  ['busy', 3, 'pending'],
+  ['busy', 4, 'pending'],
+  ['idle', 1, 'succeeded'],
+  ['idle', 2, 'succeeded'],
+] as const;
+
 export function storeContract(name: string, open: OpenStore): void {
   describe(`store contract: ${name}`, () => {
     let store: Store;

@@ -7,7 +7,7 @@ import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { QueueRef } from '../../src/store/store.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
-import { catalog, message } from './contract.ts';
+import { catalog, message, V1_LOGS, V1_QUEUES } from './contract.ts';
 
 /**
  * What the PostgreSQL store promises beyond the contract, for many instances on one database
@@ -200,16 +200,9 @@ test('migration 2 starts each queue at its first pending log, so a database from
       await client.query('CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
       await client.query(PG_MIGRATIONS[0]!.sql);
       await client.query(`INSERT INTO schema_migrations VALUES (1, 'core');
-        INSERT INTO queues (org_id, destination_id, next_seq) VALUES ('org', 'busy', 4), ('org', 'idle', 2);
+        INSERT INTO queues (org_id, destination_id, next_seq) VALUES ${V1_QUEUES.map((q) => `('org', '${q.destination}', ${q.nextSeq})`).join(', ')};
         INSERT INTO messages (org_id, source_id, payload, received_at) VALUES ('org', 'src', '{}', 0);`);
-      for (const [destination, seq, status] of [
-        ['busy', 1, 'succeeded'],
-        ['busy', 2, 'failed'],
-        ['busy', 3, 'pending'],
-        ['busy', 4, 'pending'],
-        ['idle', 1, 'succeeded'],
-        ['idle', 2, 'succeeded'],
-      ] as const)
+      for (const [destination, seq, status] of V1_LOGS)
         await client.query(
           `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type,
              test, seq, status, next_attempt_id, next_attempt_at, created_at, updated_at)

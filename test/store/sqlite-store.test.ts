@@ -7,7 +7,7 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { openWorkerStore } from '../../src/store/sqlite/worker-store.ts';
 import { test } from 'node:test';
 import { waitFor } from '../helpers/wait.ts';
-import { catalog, storeContract } from './contract.ts';
+import { catalog, storeContract, V1_LOGS, V1_QUEUES } from './contract.ts';
 
 /** The embedded store, both as the class itself and as the server runs it (in a worker thread). */
 function tempFile(): { path: string; cleanup: () => Promise<void> } {
@@ -76,20 +76,13 @@ test('migration 2 starts each queue at its first pending log, so a database from
     old.exec('CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
     old.exec(MIGRATIONS[0]!.sql);
     old.exec(`INSERT INTO schema_migrations VALUES (1, 'core');
-      INSERT INTO queues (org_id, destination_id, next_seq) VALUES ('org', 'busy', 4), ('org', 'idle', 2);
+      INSERT INTO queues (org_id, destination_id, next_seq) VALUES ${V1_QUEUES.map((q) => `('org', '${q.destination}', ${q.nextSeq})`).join(', ')};
       INSERT INTO messages (id, org_id, source_id, payload, received_at) VALUES (1, 'org', 'src', '{}', 0);`);
     const log =
       old.prepare(`INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model,
       event_type, test, seq, status, next_attempt_id, next_attempt_at, created_at, updated_at)
       VALUES (?, 1, 'org', 'send', 'src', ?, 'PatientAdmin', 'NewPatient', 0, ?, ?, ?, 0, 0, 0)`);
-    for (const [destination, seq, status] of [
-      ['busy', 1, 'succeeded'],
-      ['busy', 2, 'failed'],
-      ['busy', 3, 'pending'],
-      ['busy', 4, 'pending'],
-      ['idle', 1, 'succeeded'],
-      ['idle', 2, 'succeeded'],
-    ] as const)
+    for (const [destination, seq, status] of V1_LOGS)
       log.run(randomUUID(), destination, seq, status, randomUUID());
     old.close();
 

@@ -20,6 +20,15 @@ function storeAnswering(answers: Partial<PurgeResult>[]): { store: Store; cuts: 
 const HOUR = 3_600_000;
 const settings = { logsMs: 24 * HOUR, intervalMs: HOUR, batchSize: 2 };
 
+const purgerOn = (store: Store, clock: ManualClock, overrides: Partial<typeof settings> = {}): Purger =>
+  new Purger({
+    store,
+    clock,
+    logger: createLogger('silent'),
+    settings: { ...settings, ...overrides },
+    idempotencyWindowMs: HOUR,
+  });
+
 test('purgeNow: cuts at now - logsMs and now - idempotency window; repeats while a batch came back full', async () => {
   const clock = new ManualClock(100 * HOUR);
   const { store, cuts } = storeAnswering([
@@ -27,13 +36,7 @@ test('purgeNow: cuts at now - logsMs and now - idempotency window; repeats while
     { idempotencyKeys: 2 },
     { logs: 1, alerts: 1 },
   ]);
-  const purger = new Purger({
-    store,
-    clock,
-    logger: createLogger('silent'),
-    settings,
-    idempotencyWindowMs: HOUR,
-  });
+  const purger = purgerOn(store, clock);
   assert.deepEqual(await purger.purgeNow(), { logs: 3, messages: 2, alerts: 1, idempotencyKeys: 2 });
   assert.equal(cuts.length, 3);
   assert.deepEqual(cuts[0], { before: 76 * HOUR, idempotencyBefore: 99 * HOUR, limit: 2 });
@@ -41,13 +44,7 @@ test('purgeNow: cuts at now - logsMs and now - idempotency window; repeats while
 
 test('logsMs 0 keeps every log and alert; idempotency keys still expire', async () => {
   const { store, cuts } = storeAnswering([]);
-  const purger = new Purger({
-    store,
-    clock: new ManualClock(100 * HOUR),
-    logger: createLogger('silent'),
-    settings: { ...settings, logsMs: 0 },
-    idempotencyWindowMs: HOUR,
-  });
+  const purger = purgerOn(store, new ManualClock(100 * HOUR), { logsMs: 0 });
   await purger.purgeNow();
   assert.equal(cuts[0]!.before, Number.MIN_SAFE_INTEGER);
   assert.equal(cuts[0]!.idempotencyBefore, 99 * HOUR);
@@ -56,13 +53,7 @@ test('logsMs 0 keeps every log and alert; idempotency keys still expire', async 
 test('the schedule: a purge every intervalMs of the clock, none before; close stops it', async () => {
   const clock = new ManualClock(0);
   const { store, cuts } = storeAnswering([]);
-  const purger = new Purger({
-    store,
-    clock,
-    logger: createLogger('silent'),
-    settings,
-    idempotencyWindowMs: HOUR,
-  });
+  const purger = purgerOn(store, clock);
   purger.start();
   const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   clock.advance(HOUR - 1);
