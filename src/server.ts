@@ -9,7 +9,6 @@ import { Dispatcher } from './delivery/dispatcher.ts';
 import type { Alert } from './models/alert.ts';
 import { Outbound } from './delivery/outbound.ts';
 import { QueryClient } from './delivery/query-client.ts';
-import { RedisRateCounter } from './api/rate-limit/redis-rate-counter.ts';
 import { MemoryRateCounter } from './api/rate-limit/rolling-window.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
@@ -82,8 +81,12 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     settings: config.retention,
     idempotencyWindowMs: config.server.idempotencyWindowMs,
   });
+  // ioredis is loaded only when Redis is configured (see openStore on start-up time).
   const rateCounter = config.server.redisUrl
-    ? new RedisRateCounter(config.server.redisUrl, config.server.redisKeyPrefix)
+    ? new (await import('./api/rate-limit/redis-rate-counter.ts')).RedisRateCounter(
+        config.server.redisUrl,
+        config.server.redisKeyPrefix,
+      )
     : new MemoryRateCounter();
   if (store.capabilities.multipleWriters && !config.server.redisUrl)
     logger.warn('rate limits are counted per instance; set REDIS_URL to share them across instances');

@@ -1,4 +1,4 @@
-import { createTransport, type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { Agent, request } from 'undici';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { AlertSettings } from '../config.ts';
@@ -24,21 +24,13 @@ export interface AlertNotifierDeps {
  */
 export class AlertNotifier {
   readonly #deps: AlertNotifierDeps;
-  readonly #mail: Transporter | undefined;
+  #mail: Promise<Transporter> | undefined;
   readonly #agent: Agent;
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(deps: AlertNotifierDeps) {
     this.#deps = deps;
-    const { smtpUrl, timeoutMs } = deps.settings;
-    this.#mail = smtpUrl
-      ? createTransport({
-          url: smtpUrl,
-          connectionTimeout: timeoutMs,
-          greetingTimeout: timeoutMs,
-          socketTimeout: timeoutMs,
-        })
-      : undefined;
+    const { timeoutMs } = deps.settings;
     this.#agent = new Agent({ headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs });
   }
 
@@ -66,7 +58,7 @@ export class AlertNotifier {
 
   async close(): Promise<void> {
     await this.idle();
-    this.#mail?.close();
+    if (this.#mail) (await this.#mail.catch(() => undefined))?.close();
     await this.#agent.close();
   }
 
@@ -86,9 +78,22 @@ export class AlertNotifier {
 
   async #email(to: string, text: AlertText): Promise<AlertChannelResult> {
     const result = { channel: 'email', target: to } as const;
-    if (!this.#mail) return { ...result, ok: false, error: 'no SMTP server configured (alerts.smtpUrl)' };
+    const { smtpUrl, timeoutMs } = this.#deps.settings;
+    if (!smtpUrl) return { ...result, ok: false, error: 'no SMTP server configured (alerts.smtpUrl)' };
     try {
-      await this.#mail.sendMail({
+      // nodemailer loads with the first alert email rather than at start-up, which most runs
+      // never need it for: start-up time is how long a restarted instance keeps queues waiting.
+      this.#mail ??= import('nodemailer').then(({ createTransport }) =>
+        createTransport({
+          url: smtpUrl,
+          connectionTimeout: timeoutMs,
+          greetingTimeout: timeoutMs,
+          socketTimeout: timeoutMs,
+        }),
+      );
+      await (
+        await this.#mail
+      ).sendMail({
         from: this.#deps.settings.from,
         to,
         subject: text.subject,

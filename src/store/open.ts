@@ -1,13 +1,16 @@
 import type { ServerSettings } from '../config.ts';
 import { join } from 'node:path';
-import { PostgresStore } from './postgres/postgres-store.ts';
-import { openWorkerStore } from './sqlite/worker-store.ts';
 import type { Store } from './store.ts';
 
 /** Picks the store implementation from the settings: PostgreSQL with DATABASE_URL, else SQLite. */
 export async function openStore(settings: ServerSettings): Promise<Store> {
-  if (settings.databaseUrl)
+  // Each implementation is loaded only when chosen: pg is not needed on the embedded store, and
+  // start-up time is how long a restarted instance keeps every queue waiting.
+  if (settings.databaseUrl) {
+    const { PostgresStore } = await import('./postgres/postgres-store.ts');
     return new PostgresStore({ url: settings.databaseUrl, poolSize: settings.databasePoolSize });
+  }
   // The embedded store runs in its own thread; see sqlite/worker-store.ts.
+  const { openWorkerStore } = await import('./sqlite/worker-store.ts');
   return openWorkerStore(join(settings.dataDir, 'switchboard.db'));
 }
