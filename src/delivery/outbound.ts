@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Destination } from '../models/entities.ts';
 import type { AttemptOutcome } from '../models/log.ts';
+import { readBody } from './read-body.ts';
 
 export interface OutboundRequest {
   destination: Destination;
@@ -61,7 +62,7 @@ export class Outbound {
         signal: controller.signal,
         dispatcher: this.#agent,
       });
-      const text = await readLimited(response.body, MAX_INSPECTED_BODY);
+      const text = (await readBody(response.body, MAX_INSPECTED_BODY, 'truncate')) ?? '';
       const excerpt = text.slice(0, this.#excerptBytes);
       const ok = response.statusCode >= 200 && response.statusCode < 300;
       return {
@@ -125,23 +126,6 @@ export function deliveryHeaders(req: OutboundRequest): Record<string, string> {
 export function sign(secret: string, id: string, timestamp: string, body: string): string {
   const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret);
   return createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
-}
-
-async function readLimited(
-  body: AsyncIterable<Buffer> & { destroy(): void },
-  limit: number,
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A 2xx whose body carries `Meta.Errors` or an error `issue[]` is received with warnings. */
