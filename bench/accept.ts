@@ -4,6 +4,7 @@
 import autocannon from 'autocannon';
 import {
   SECONDS,
+  cpuSeconds,
   fmt,
   freePort,
   payload,
@@ -18,13 +19,21 @@ import {
 
 interface Load {
   requestsPerSecond: number;
+  /** CPU time of the server process (all threads) per request: steadier than throughput. */
+  cpuMicros: number;
   p50: number;
   p99: number;
   non2xx: number;
   errors: number;
 }
 
-async function load(url: string, headers: Record<string, string>, seconds: number): Promise<Load> {
+async function load(
+  url: string,
+  headers: Record<string, string>,
+  seconds: number,
+  pid: number | undefined,
+): Promise<Load> {
+  const cpuBefore = cpuSeconds(pid);
   const result = await autocannon({
     url: `${url}/endpoint`,
     method: 'POST',
@@ -35,6 +44,7 @@ async function load(url: string, headers: Record<string, string>, seconds: numbe
   });
   return {
     requestsPerSecond: result.requests.average,
+    cpuMicros: ((cpuSeconds(pid) - cpuBefore) / result.requests.total) * 1e6,
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,
@@ -54,8 +64,8 @@ export async function runAccept(seconds = SECONDS): Promise<AcceptResult> {
   const dir = tempDir('accept');
   try {
     await waitHttp(`http://127.0.0.1:${port}/healthz`);
-    await load(`http://127.0.0.1:${port}`, {}, 2);
-    const bareLoad = await load(`http://127.0.0.1:${port}`, {}, seconds);
+    await load(`http://127.0.0.1:${port}`, {}, 2, bare.pid);
+    const bareLoad = await load(`http://127.0.0.1:${port}`, {}, seconds, bare.pid);
     await stop(bare);
 
     // Accept only: delivery is off in this process, so the figure is the durable accept path.
@@ -64,8 +74,8 @@ export async function runAccept(seconds = SECONDS): Promise<AcceptResult> {
     });
     const server = await startSwitchboard(config);
     const auth = { authorization: `Bearer ${await token(server.url)}` };
-    await load(server.url, auth, 2);
-    const switchboardLoad = await load(server.url, auth, seconds);
+    await load(server.url, auth, 2, server.child.pid);
+    const switchboardLoad = await load(server.url, auth, seconds, server.child.pid);
     await stop(server.child);
     return { bare: bareLoad, switchboard: switchboardLoad };
   } finally {
@@ -77,13 +87,13 @@ export async function runAccept(seconds = SECONDS): Promise<AcceptResult> {
 
 export function printAccept({ bare, switchboard }: AcceptResult): void {
   console.log('\nAccept: POST /endpoint, 1 KB payload, 50 connections (autocannon)');
-  console.log('                       req/s      p50 ms   p99 ms   non-2xx');
+  console.log('                       req/s      p50 ms   p99 ms   non-2xx   CPU µs/req');
   for (const [name, r] of [
     ['bare Fastify route', bare],
     ['Switchboard (durable)', switchboard],
   ] as const)
     console.log(
-      `${name.padEnd(22)} ${fmt(r.requestsPerSecond).padStart(8)} ${fmt(r.p50, 1).padStart(10)} ${fmt(r.p99, 1).padStart(8)} ${String(r.non2xx + r.errors).padStart(9)}`,
+      `${name.padEnd(22)} ${fmt(r.requestsPerSecond).padStart(8)} ${fmt(r.p50, 1).padStart(10)} ${fmt(r.p99, 1).padStart(8)} ${String(r.non2xx + r.errors).padStart(9)} ${fmt(r.cpuMicros).padStart(12)}`,
     );
   const ratio = switchboard.requestsPerSecond / bare.requestsPerSecond;
   console.log(
