@@ -83,8 +83,8 @@ async function assertion(o: AssertionOptions = {}): Promise<string> {
   return jwt.sign(o.key ?? pair.privateKey);
 }
 
-function tokenRequest(fields: Record<string, string>) {
-  return request(h.url, 'POST', '/v2/auth/token', {
+function tokenRequest(fields: Record<string, string>, base = h.url) {
+  return request(base, 'POST', '/v2/auth/token', {
     body: new URLSearchParams({ grant_type: 'client_credentials', ...fields }),
   });
 }
@@ -458,33 +458,15 @@ describe('revocation', () => {
         401,
         'old secret, old tokens',
       );
-      const old = await request(server.url, 'POST', '/v2/auth/token', {
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_id: 'ehr-client',
-          client_secret: SECRET,
-        }),
-      });
+      const old = await tokenRequest({ client_id: 'ehr-client', client_secret: SECRET }, server.url);
       assert.equal(old.status, 401);
-      const fresh = await request(server.url, 'POST', '/v2/auth/token', {
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_id: 'ehr-client',
-          client_secret: rotated,
-        }),
-      });
+      const fresh = await tokenRequest({ client_id: 'ehr-client', client_secret: rotated }, server.url);
       assert.equal(fresh.status, 200);
       await server.close();
 
       server = await startHarness({ destinations, dataDir, ehr: { clientSecret: rotated, disabled: true } });
       assert.equal((await server.send(patientAdmin(1), { token: fresh.body.access_token })).status, 401);
-      const refused = await request(server.url, 'POST', '/v2/auth/token', {
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_id: 'ehr-client',
-          client_secret: rotated,
-        }),
-      });
+      const refused = await tokenRequest({ client_id: 'ehr-client', client_secret: rotated }, server.url);
       assert.equal(refused.status, 401);
       await server.close();
     } finally {
