@@ -225,6 +225,40 @@ test('a destination that does not answer in time is a failed attempt, and the wo
   }
 });
 
+test('a destination that stalls mid-answer is timed out too, and its queue moves on', async () => {
+  receiver = await Receiver.start();
+  const { createServer } = await import('node:http');
+  // Status, headers and the start of a body at once, then nothing more.
+  const stalling = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).write('{"ok":'));
+  });
+  await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+  const port = (stalling.address() as { port: number }).port;
+  try {
+    h = await startHarness({
+      destinations: [
+        { id: 'stalls', url: `http://127.0.0.1:${port}/x`, environment: 'staging', timeoutMs: 200 },
+        { id: 'fast', url: receiver.url },
+      ],
+    });
+    const res = await h.send(patientAdmin(1));
+    await waitFor(() => receiver!.received.length === 1, 3_000, 'fast delivery');
+    const log = res.body.Meta.Logs[0].ID as string;
+    await waitFor(
+      async () => (await h!.platform('GET', `/platform/v1/logs/${log}`)).body.attempts.length === 1,
+      3_000,
+      'timed-out attempt recorded',
+    );
+    const attempt = (await h.platform('GET', `/platform/v1/logs/${log}`)).body.attempts[0];
+    assert.match(attempt.error, /Timed out after 200 ms/);
+    assert.equal(attempt.outcome, 'failed');
+  } finally {
+    stalling.closeAllConnections();
+    stalling.close();
+  }
+});
+
 test('an attempt record holds the answer excerpt, the real duration and the error', async () => {
   // A receiver that fails every request after 30 ms with a text of its own.
   const failing = createServer((req, res) => {

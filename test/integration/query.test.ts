@@ -45,6 +45,9 @@ class QueryDestination {
           return json(500, { Meta: { Errors: [{ Text: 'Patient index is down for maintenance' }] } });
         if (id === 'plain') return res.writeHead(503).end('upstream unavailable');
         if (id === 'hang') return; // never answers
+        if (id === 'stall-body')
+          // The status and the start of the body at once, then nothing: the timeout covers the body.
+          return void res.writeHead(200, { 'content-type': 'application/json' }).write('{"Meta": {');
         if (id === 'slow') return void setTimeout(() => json(200, { Meta: {}, Patients: [] }), 1_000);
         if (id === 'held') {
           const answer = (): void => json(200, { Meta: {}, Patients: ['released'] });
@@ -262,6 +265,19 @@ test('destination slower than its timeout: 504 in time, the destination call is 
     typeof durationMs === 'number' && durationMs >= 450 && durationMs <= took,
     `durationMs ${durationMs}`,
   );
+});
+
+test('an answer that stalls mid-body is timed out too: 504 in time, the call aborted', async () => {
+  const aborted = destination.aborted;
+  const started = Date.now();
+  const res = await query('stall-body');
+  const took = Date.now() - started;
+  assert.equal(res.status, 504);
+  assert.ok(took >= 450 && took < 3_000, `answered after ${took} ms with a 500 ms timeout`);
+  assert.match(res.body.Meta.Errors[0].Text, /did not answer in time/);
+  await waitFor(() => destination.aborted > aborted, 3_000, 'the destination request aborted');
+  const log = await logOf(res.body.Meta.Logs[0].ID);
+  assert.match(log.attempts[0].error, /Timed out after 500 ms/);
 });
 
 test('the global sync query timeout applies to destinations without their own: 504', async () => {
