@@ -53,6 +53,9 @@ export interface Store {
    */
   claimOnce(kind: string, key: string, expiresAt: number, now: number): Promise<boolean>;
 
+  /** Whether a one-time key was claimed and has not expired (a revocation mark, say). */
+  hasClaim(kind: string, key: string, now: number): Promise<boolean>;
+
   // Delivery: a worker leases whole destination queues, so only one delivers to a destination.
   claimQueues(claim: QueueClaim): Promise<QueueRef[]>;
   /**

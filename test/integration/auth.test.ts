@@ -383,7 +383,7 @@ describe('the older key/secret flow', () => {
       headers: { 'content-type': 'application/json' },
     });
 
-  test('authenticate, use, refresh; a used refresh token is dead', async () => {
+  test('authenticate, use, refresh; a used refresh token is dead, and so is its family', async () => {
     const first = await legacy('/auth/authenticate', { apiKey: 'ehr-client', secret: SECRET });
     assert.equal(first.status, 200);
     const expires = Date.parse(first.body.expires) - h.clock.now();
@@ -404,11 +404,29 @@ describe('the older key/secret flow', () => {
     });
     assert.equal(reused.status, 400, 'RFC 6749 5.2: invalid_grant is 400');
     assert.equal(reused.body.error, 'invalid_grant');
+    assert.match(reused.body.error_description, /already used/);
+    // Two parties held the first token (RFC 9700 4.14.2): the one rotated from it is revoked too,
+    // whoever holds it now.
     const next = await legacy('/auth/refreshToken', {
       apiKey: 'ehr-client',
       refreshToken: refreshed.body.refreshToken,
     });
-    assert.equal(next.status, 200, 'the rotated refresh token works once');
+    assert.equal(next.status, 400, 'the family of a reused refresh token is revoked');
+    assert.equal(next.body.error, 'invalid_grant');
+    assert.equal(await canSend(refreshed.body.accessToken), 200, 'access tokens run out on their own');
+
+    // Another sign-in of the same client is another family: it rotates as before.
+    const other = await legacy('/auth/authenticate', { apiKey: 'ehr-client', secret: SECRET });
+    const rotated = await legacy('/auth/refreshToken', {
+      apiKey: 'ehr-client',
+      refreshToken: other.body.refreshToken,
+    });
+    assert.equal(rotated.status, 200);
+    const again = await legacy('/auth/refreshToken', {
+      apiKey: 'ehr-client',
+      refreshToken: rotated.body.refreshToken,
+    });
+    assert.equal(again.status, 200, 'a rotated refresh token works once, in a family not revoked');
   });
 
   test('tokens are not interchangeable, and bad credentials are refused', async () => {

@@ -432,6 +432,15 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(await store.claimOnce('jti', 'x', NOW + 20, NOW + 10), true, 'expired: usable again');
     });
 
+    test('hasClaim: true while a claimed key has not expired; claiming nothing itself', async () => {
+      assert.equal(await store.hasClaim('revoked', 'f', NOW), false);
+      assert.equal(await store.hasClaim('revoked', 'f', NOW), false, 'asking does not claim');
+      assert.equal(await store.claimOnce('revoked', 'f', NOW + 10, NOW), true);
+      assert.equal(await store.hasClaim('revoked', 'f', NOW + 9), true);
+      assert.equal(await store.hasClaim('other', 'f', NOW + 9), false, 'kinds are separate');
+      assert.equal(await store.hasClaim('revoked', 'f', NOW + 10), false, 'expired');
+    });
+
     test('leases: one owner at a time; taken over after expiry; exclude; renew; release', async () => {
       await accept(store, message(['app', 'lab']));
       assert.deepEqual(sortRefs(await claim(store, 'A')), ['acme/app', 'acme/lab']);

@@ -16,6 +16,8 @@ interface Claims {
   use: unknown;
   credentialVersion: unknown;
   jti: string;
+  /** Refresh tokens: the family every rotation of one sign-in shares (see legacy-routes.ts). */
+  family: string | undefined;
   expiresAt: number;
 }
 
@@ -41,10 +43,12 @@ export class AccessTokens {
     this.#clock = clock;
   }
 
+  /** `family`: for a refresh token, the family it continues; a new one otherwise. */
   async issue(
     source: Source,
     lifetimeSeconds: number,
     use: Use = 'access',
+    family?: string,
   ): Promise<{ token: string; expiresAt: number; jti: string }> {
     const now = Math.floor(this.#clock.now() / 1000);
     const expiresAt = now + lifetimeSeconds;
@@ -54,6 +58,7 @@ export class AccessTokens {
       env: source.environment,
       use,
       cv: credentialVersion(source),
+      ...(use === 'refresh' ? { fam: family ?? randomUUID() } : {}),
     })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(ISSUER)
@@ -74,8 +79,10 @@ export class AccessTokens {
   /** A refresh token's source and its one-time id, or undefined. */
   async verifyRefresh(
     token: string,
-  ): Promise<{ source: Source; jti: string; expiresAt: number } | undefined> {
-    return this.#check(token, 'refresh');
+  ): Promise<{ source: Source; jti: string; family: string; expiresAt: number } | undefined> {
+    const checked = await this.#check(token, 'refresh');
+    // A refresh token from before families were kept is a family of its own.
+    return checked && { ...checked, family: checked.family ?? checked.jti };
   }
 
   /**
@@ -85,13 +92,13 @@ export class AccessTokens {
   async #check(
     token: string,
     use: Use,
-  ): Promise<{ source: Source; jti: string; expiresAt: number } | undefined> {
+  ): Promise<{ source: Source; jti: string; family: string | undefined; expiresAt: number } | undefined> {
     const claims = this.#verified.get(token) ?? (await this.#verifySignature(token));
     if (!claims || claims.use !== use || claims.expiresAt <= this.#clock.now()) return undefined;
     const source = this.#catalog.source(claims.orgId, claims.sourceId);
     if (!source || source.disabled || source.environment !== claims.environment) return undefined;
     if (claims.credentialVersion !== credentialVersion(source)) return undefined;
-    return { source, jti: claims.jti, expiresAt: claims.expiresAt };
+    return { source, jti: claims.jti, family: claims.family, expiresAt: claims.expiresAt };
   }
 
   async #verifySignature(token: string): Promise<Claims | undefined> {
@@ -110,6 +117,7 @@ export class AccessTokens {
         use: payload.use,
         credentialVersion: payload.cv,
         jti: String(payload.jti),
+        family: typeof payload.fam === 'string' ? payload.fam : undefined,
         expiresAt: (payload.exp ?? 0) * 1000,
       };
       if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.clear();

@@ -27,15 +27,23 @@ function fail(reply: FastifyReply, status: 400 | 401, error: string, description
 
 const text = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
 
+/** Marks a refresh-token family revoked, in the store's one-time keys. */
+const REVOKED_FAMILY = 'refresh-family-revoked';
+
 /**
  * The older key/secret flow (SPEC 2.1), kept for integrations that still use it. Refresh tokens
  * rotate: each works once, and using it yields a new one. A refresh token that is not good (forged,
  * expired, revoked, used, or another client's) is `invalid_grant`, 400 as RFC 6749 5.2 says.
+ *
+ * A refresh token used twice means two parties hold it, one of them not the client (OAuth 2.0
+ * Security BCP, RFC 9700 4.14.2): its whole family, every refresh token rotated from the same
+ * sign-in, is revoked, so the newest one, whoever holds it, stops working too. Access tokens
+ * already issued run out on their own (`accessTokenSeconds`); they are not looked up per request.
  */
 export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
-  const answer = async (reply: FastifyReply, source: Source): Promise<FastifyReply> => {
+  const answer = async (reply: FastifyReply, source: Source, family?: string): Promise<FastifyReply> => {
     const access = await deps.tokens.issue(source, deps.accessSeconds);
-    const refresh = await deps.tokens.issue(source, deps.refreshSeconds, 'refresh');
+    const refresh = await deps.tokens.issue(source, deps.refreshSeconds, 'refresh', family);
     return reply.header('cache-control', 'no-store').send({
       accessToken: access.token,
       expires: new Date(access.expiresAt).toISOString(),
@@ -62,8 +70,20 @@ export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
     const refresh = await deps.tokens.verifyRefresh(refreshToken);
     if (!refresh || refresh.source.clientId !== apiKey)
       return fail(reply, 400, 'invalid_grant', INVALID_GRANT);
-    const first = await deps.store.claimOnce('refresh', refresh.jti, refresh.expiresAt, deps.clock.now());
-    if (!first) return fail(reply, 400, 'invalid_grant', 'Refresh token was already used');
-    return answer(reply, refresh.source);
+    const now = deps.clock.now();
+    if (await deps.store.hasClaim(REVOKED_FAMILY, refresh.family, now))
+      return fail(reply, 400, 'invalid_grant', INVALID_GRANT);
+    const first = await deps.store.claimOnce('refresh', refresh.jti, refresh.expiresAt, now);
+    if (!first) {
+      // Every token of the family expires within refreshSeconds of now: the mark outlives them.
+      await deps.store.claimOnce(REVOKED_FAMILY, refresh.family, now + deps.refreshSeconds * 1000, now);
+      return fail(
+        reply,
+        400,
+        'invalid_grant',
+        'Refresh token was already used; every refresh token issued from the same sign-in is revoked',
+      );
+    }
+    return answer(reply, refresh.source, refresh.family);
   });
 }

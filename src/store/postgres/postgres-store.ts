@@ -386,6 +386,14 @@ export class PostgresStore implements Store {
     return rows.length === 1;
   }
 
+  async hasClaim(kind: string, key: string, now: number): Promise<boolean> {
+    const rows = await this.#rows(
+      'SELECT 1 FROM one_time_keys WHERE kind = $1 AND key = $2 AND expires_at > $3',
+      [kind, key, now],
+    );
+    return rows.length === 1;
+  }
+
   async claimQueues(claim: QueueClaim): Promise<QueueRef[]> {
     const rows = await this.#rows<{ org_id: string; destination_id: string }>(
       `WITH due AS (

@@ -382,6 +382,16 @@ export class SqliteStore implements Store {
     });
   }
 
+  async hasClaim(kind: string, key: string, now: number): Promise<boolean> {
+    return (
+      this.#get('SELECT 1 FROM one_time_keys WHERE kind = :kind AND key = :key AND expires_at > :now', {
+        kind,
+        key,
+        now,
+      }) !== undefined
+    );
+  }
+
   #nextSeq(orgId: string, destinationId: string): number {
     return this.#get<{ next_seq: number }>(
       `INSERT INTO queues (org_id, destination_id, next_seq) VALUES (:orgId, :destinationId, 1)
