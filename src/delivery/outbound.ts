@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Destination } from '../models/entities.ts';
 import type { AttemptOutcome } from '../models/log.ts';
+import { Deadline } from './deadline.ts';
 import { readBody } from './read-body.ts';
 
 export interface OutboundRequest {
@@ -43,23 +44,13 @@ export class Outbound {
   }
 
   async send(req: OutboundRequest): Promise<OutboundResult> {
-    // One controller, one timer and one listener per call: AbortSignal.timeout + AbortSignal.any
-    // cost several times as much, at thousands of deliveries a second.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, req.timeoutMs);
-    const onShutdown = (): void => controller.abort();
-    if (req.signal.aborted) controller.abort();
-    else req.signal.addEventListener('abort', onShutdown, { once: true });
+    const deadline = new Deadline(req.timeoutMs, req.signal);
     try {
       const response = await request(req.destination.url, {
         method: 'POST',
         headers: deliveryHeaders(req),
         body: req.body,
-        signal: controller.signal,
+        signal: deadline.signal,
         dispatcher: this.#agent,
       });
       const text = (await readBody(response.body, MAX_INSPECTED_BODY, 'truncate')) ?? '';
@@ -81,11 +72,10 @@ export class Outbound {
           responseExcerpt: null,
           error: 'shutdown',
         };
-      const message = timedOut ? `Timed out after ${req.timeoutMs} ms` : describeNetworkError(error);
+      const message = deadline.timedOut ? `Timed out after ${req.timeoutMs} ms` : describeNetworkError(error);
       return { aborted: false, statusCode: null, outcome: 'failed', responseExcerpt: null, error: message };
     } finally {
-      clearTimeout(timer);
-      req.signal.removeEventListener('abort', onShutdown);
+      deadline.clear();
     }
   }
 

@@ -1,6 +1,7 @@
 import { Agent, request } from 'undici';
 import type { Destination } from '../models/entities.ts';
 import { describeNetworkError, sign } from './outbound.ts';
+import { Deadline } from './deadline.ts';
 import { readBody } from './read-body.ts';
 
 export interface QueryRequest {
@@ -39,23 +40,13 @@ export class QueryClient {
   async send(req: QueryRequest): Promise<QueryResult> {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
-    // One controller, one timer and one listener, as in Outbound.send: AbortSignal.timeout and
-    // AbortSignal.any cost several times as much on every query.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, req.timeoutMs);
-    const onHangUp = (): void => controller.abort();
-    if (req.signal?.aborted) controller.abort();
-    else req.signal?.addEventListener('abort', onHangUp, { once: true });
+    const deadline = new Deadline(req.timeoutMs, req.signal);
     try {
       const response = await request(req.url, {
         method: req.method,
         headers: { ...queryHeaders(req), ...req.headers },
         body: req.body,
-        signal: controller.signal,
+        signal: deadline.signal,
         dispatcher: this.#agent,
       });
       const declared = Number(response.headers['content-length']);
@@ -79,14 +70,13 @@ export class QueryClient {
         durationMs: elapsed(),
       };
     } catch (error) {
-      if (timedOut)
+      if (deadline.timedOut)
         return { kind: 'timeout', error: `Timed out after ${req.timeoutMs} ms`, durationMs: elapsed() };
       if (req.signal?.aborted)
         return { kind: 'cancelled', error: 'The caller hung up', durationMs: elapsed() };
       return { kind: 'unreachable', error: describeNetworkError(error), durationMs: elapsed() };
     } finally {
-      clearTimeout(timer);
-      req.signal?.removeEventListener('abort', onHangUp);
+      deadline.clear();
     }
   }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterEach, test } from 'node:test';
 import { freePort } from '../helpers/child-server.ts';
 import {
@@ -194,65 +195,53 @@ test('Meta.Test messages: a failure is recorded and ignored, no retry, no pause'
   assert.equal(queue.body.state, 'active');
 });
 
-test('a destination that does not answer in time is a failed attempt, and the worker is not stuck', async () => {
+/**
+ * Sends one message to a staging destination at `url` (200 ms timeout) and to a fast one: the
+ * fast one gets it at once, and the slow one's first attempt is recorded as timed out.
+ */
+async function expectTimedOutAttempt(url: string): Promise<void> {
   receiver = await Receiver.start();
-  // A receiver that never answers: point the destination at a server that accepts and stays silent.
-  const { createServer } = await import('node:net');
-  const silent = createServer(() => undefined);
+  h = await startHarness({
+    destinations: [
+      { id: 'slow', url, environment: 'staging', timeoutMs: 200 },
+      { id: 'fast', url: receiver.url },
+    ],
+  });
+  const res = await h.send(patientAdmin(1));
+  // The fast destination is not held up by the slow one.
+  await waitFor(() => receiver!.received.length === 1, 3_000, 'fast delivery');
+  const log = res.body.Meta.Logs[0].ID as string;
+  await waitFor(
+    async () => (await h!.platform('GET', `/platform/v1/logs/${log}`)).body.attempts.length === 1,
+    3_000,
+    'timed-out attempt recorded',
+  );
+  const attempt = (await h.platform('GET', `/platform/v1/logs/${log}`)).body.attempts[0];
+  assert.match(attempt.error, /Timed out after 200 ms/);
+  assert.equal(attempt.statusCode, null);
+  assert.equal(attempt.outcome, 'failed');
+}
+
+test('a destination that does not answer in time is a failed attempt, and the worker is not stuck', async () => {
+  // Accepts the connection and stays silent.
+  const silent = createNetServer(() => undefined);
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const port = (silent.address() as { port: number }).port;
   try {
-    h = await startHarness({
-      destinations: [
-        { id: 'slow', url: `http://127.0.0.1:${port}/x`, environment: 'staging', timeoutMs: 200 },
-        { id: 'fast', url: receiver.url },
-      ],
-    });
-    const res = await h.send(patientAdmin(1));
-    // The fast destination is not held up by the silent one.
-    await waitFor(() => receiver!.received.length === 1, 3_000, 'fast delivery');
-    const slowLog = res.body.Meta.Logs[0].ID as string;
-    await waitFor(
-      async () => (await h!.platform('GET', `/platform/v1/logs/${slowLog}`)).body.attempts.length === 1,
-      3_000,
-      'timed-out attempt recorded',
-    );
-    const detail = await h.platform('GET', `/platform/v1/logs/${slowLog}`);
-    assert.match(detail.body.attempts[0].error, /Timed out after 200 ms/);
-    assert.equal(detail.body.attempts[0].statusCode, null);
+    await expectTimedOutAttempt(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/x`);
   } finally {
     silent.close();
   }
 });
 
 test('a destination that stalls mid-answer is timed out too, and its queue moves on', async () => {
-  receiver = await Receiver.start();
-  const { createServer } = await import('node:http');
   // Status, headers and the start of a body at once, then nothing more.
-  const stalling = createServer((req, res) => {
+  const stalling = createHttpServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).write('{"ok":'));
   });
   await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
-  const port = (stalling.address() as { port: number }).port;
   try {
-    h = await startHarness({
-      destinations: [
-        { id: 'stalls', url: `http://127.0.0.1:${port}/x`, environment: 'staging', timeoutMs: 200 },
-        { id: 'fast', url: receiver.url },
-      ],
-    });
-    const res = await h.send(patientAdmin(1));
-    await waitFor(() => receiver!.received.length === 1, 3_000, 'fast delivery');
-    const log = res.body.Meta.Logs[0].ID as string;
-    await waitFor(
-      async () => (await h!.platform('GET', `/platform/v1/logs/${log}`)).body.attempts.length === 1,
-      3_000,
-      'timed-out attempt recorded',
-    );
-    const attempt = (await h.platform('GET', `/platform/v1/logs/${log}`)).body.attempts[0];
-    assert.match(attempt.error, /Timed out after 200 ms/);
-    assert.equal(attempt.outcome, 'failed');
+    await expectTimedOutAttempt(`http://127.0.0.1:${(stalling.address() as AddressInfo).port}/x`);
   } finally {
     stalling.closeAllConnections();
     stalling.close();
@@ -261,7 +250,7 @@ test('a destination that stalls mid-answer is timed out too, and its queue moves
 
 test('an attempt record holds the answer excerpt, the real duration and the error', async () => {
   // A receiver that fails every request after 30 ms with a text of its own.
-  const failing = createServer((req, res) => {
+  const failing = createHttpServer((req, res) => {
     req.resume();
     req.on('end', () => {
       setTimeout(() => res.writeHead(503).end('receiver says: down for maintenance'), 30);
