@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import type { CatalogSnapshot, Environment } from '../../models/entities.ts';
 import type { Attempt, Log, LogDetail, LogFilter, QueueView } from '../../models/log.ts';
 import type { Alert, AlertChannelResult } from '../../models/alert.ts';
@@ -33,6 +33,7 @@ import type {
   Store,
 } from '../store.ts';
 import { GroupCommit } from './group-commit.ts';
+import { positionalArgs, preparePositional, type PositionalStatement } from './positional.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 type Params = Record<string, SQLInputValue>;
@@ -67,7 +68,7 @@ export class SqliteStore implements Store {
   readonly capabilities = { multipleWriters: false };
   readonly #db: DatabaseSync;
   readonly #writes: GroupCommit;
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #statements = new Map<string, PositionalStatement>();
 
   /**
    * `checkpoints: 'external'`: this connection never checkpoints the WAL; another connection
@@ -82,25 +83,28 @@ export class SqliteStore implements Store {
     this.#writes = new GroupCommit(this.#db);
   }
 
-  #sql(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
+  #sql(sql: string): PositionalStatement {
+    let prepared = this.#statements.get(sql);
+    if (!prepared) {
+      prepared = preparePositional(this.#db, sql);
+      this.#statements.set(sql, prepared);
     }
-    return statement;
+    return prepared;
   }
 
   #get<T = Row>(sql: string, params: Params = {}): T | undefined {
-    return this.#sql(sql).get(params) as T | undefined;
+    const prepared = this.#sql(sql);
+    return prepared.statement.get(...positionalArgs(prepared, params)) as T | undefined;
   }
 
   #all<T = Row>(sql: string, params: Params = {}): T[] {
-    return this.#sql(sql).all(params) as T[];
+    const prepared = this.#sql(sql);
+    return prepared.statement.all(...positionalArgs(prepared, params)) as T[];
   }
 
   #run(sql: string, params: Params = {}): number {
-    return Number(this.#sql(sql).run(params).changes);
+    const prepared = this.#sql(sql);
+    return Number(prepared.statement.run(...positionalArgs(prepared, params)).changes);
   }
 
   async migrate(): Promise<void> {
