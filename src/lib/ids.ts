@@ -10,6 +10,15 @@ import { randomUUID } from 'node:crypto';
  * bits are already those of RFC 9562.
  */
 export function newId(): string {
-  const time = Date.now().toString(16).padStart(12, '0');
-  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
+  const now = Date.now();
+  if (now !== prefixMs) {
+    // Most IDs share their millisecond with the one before: the prefix is built once for it.
+    const time = now.toString(16).padStart(12, '0');
+    prefix = `${time.slice(0, 8)}-${time.slice(8, 12)}-7`;
+    prefixMs = now;
+  }
+  return prefix + randomUUID().slice(15);
 }
+
+let prefixMs = -1;
+let prefix = '';

@@ -18,7 +18,12 @@ export type SourceAuth = (request: FastifyRequest) => Promise<void>;
 export function requireSource(tokens: AccessTokens, afterAuth?: AfterAuth): SourceAuth {
   return async (request: FastifyRequest): Promise<void> => {
     const header = request.headers.authorization;
-    const token = header?.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : undefined;
+    // Only the scheme is compared case-insensitively: lower-casing the whole header would copy
+    // the token on every request.
+    const token =
+      header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer '
+        ? header.slice(7).trim()
+        : undefined;
     const source = token ? await tokens.verify(token) : undefined;
     if (!source)
       throw new ApiError(
