@@ -88,6 +88,14 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
         config.server.redisKeyPrefix,
       )
     : new MemoryRateCounter();
+  if (
+    !config.server.publicUrl &&
+    config.organizations.some((o) => o.sources.some((s) => s.jwks || s.jwksUrl))
+  )
+    logger.warn(
+      'server.publicUrl is not set: the audience of JWT client assertions is checked against the token URL ' +
+        'the request names in its Host header; set it in production (docs/configuration.md)',
+    );
   if (store.capabilities.multipleWriters && !config.server.redisUrl)
     logger.warn('rate limits are counted per instance; set REDIS_URL to share them across instances');
   const queryClient = new QueryClient({ maxAnswerBytes: config.server.payloadLimitBytes });

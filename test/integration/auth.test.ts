@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
-import { SECRET, patientAdmin, request, startHarness, type Harness } from '../helpers/harness.ts';
+import { pino } from 'pino';
+import { startServer } from '../../src/server.ts';
+import {
+  SECRET,
+  harnessConfig,
+  patientAdmin,
+  request,
+  startHarness,
+  type Harness,
+} from '../helpers/harness.ts';
 
 const ALGS = ['RS256', 'RS384', 'ES256', 'ES384'] as const;
 const keys = new Map<string, { privateKey: CryptoKey; jwk: JWK }>();
@@ -217,6 +226,34 @@ function rawTokenRequest(
     req.end(body);
   });
 }
+
+test('a server whose sources sign assertions warns at start when server.publicUrl is not set', async () => {
+  const startupLog = async (server: Record<string, unknown>): Promise<string> => {
+    const lines: string[] = [];
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-public-url-'));
+    try {
+      const config = harnessConfig(
+        {
+          destinations: [{ id: 'app', url: 'http://127.0.0.1:9/unused' }],
+          subscribed: [],
+          server,
+          extraSources: [
+            { id: 'app-jwt', name: 'Signed app', environment: 'production', clientId: 'jwt-client', jwksUrl },
+          ],
+        },
+        dataDir,
+      );
+      const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+      const started = await startServer(config, { logger, delivery: false });
+      await started.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    return lines.join('');
+  };
+  assert.match(await startupLog({}), /server\.publicUrl is not set/);
+  assert.doesNotMatch(await startupLog({ publicUrl: 'https://switchboard.example' }), /publicUrl/);
+});
 
 describe('aud when server.publicUrl is set: the Host header does not count', () => {
   // The trailing slash checks that the configured URL is normalised; the trusted proxy lets the
