@@ -24,6 +24,14 @@ export type QueryResult =
   | { kind: 'answered'; statusCode: number; contentType: string; body: string; durationMs: number }
   | { kind: 'timeout' | 'unreachable' | 'too_large' | 'cancelled'; error: string; durationMs: number };
 
+/** How each way of getting no answer is told to the caller, whatever the API's error shape. */
+export const NO_ANSWER: Record<Exclude<QueryResult['kind'], 'answered'>, string> = {
+  timeout: 'The destination did not answer in time',
+  too_large: "The destination's answer is over the payload limit",
+  unreachable: 'The destination could not be reached',
+  cancelled: 'The caller hung up',
+};
+
 /**
  * Outbound HTTP for synchronous queries. It has its own undici pool, apart from asynchronous
  * delivery, so slow queries never hold up deliveries; every call has a hard timeout; an answer

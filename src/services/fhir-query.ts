@@ -3,6 +3,7 @@ import { ApiError } from '../errors.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import { DESTINATION_STATUS_EXTENSION, operationOutcome, type OperationOutcome } from '../models/fhir.ts';
 import type { QueryDeps } from './query.ts';
+import { NO_ANSWER } from '../delivery/query-client.ts';
 import { newId } from '../lib/ids.ts';
 
 export interface FhirRequest {
@@ -70,16 +71,10 @@ export async function runFhirQuery(
     const status = result.kind === 'timeout' ? 504 : 502;
     const code =
       result.kind === 'timeout' ? 'timeout' : result.kind === 'too_large' ? 'too-long' : 'transient';
-    const text =
-      result.kind === 'timeout'
-        ? 'The destination did not answer in time'
-        : result.kind === 'too_large'
-          ? "The destination's answer is over the payload limit"
-          : 'The destination could not be reached';
     answer = {
       status,
       contentType: 'application/fhir+json',
-      body: operationOutcome('error', code, text, result.error),
+      body: operationOutcome('error', code, NO_ANSWER[result.kind], result.error),
     };
   } else if (result.statusCode >= 200 && result.statusCode < 300) {
     answer = {

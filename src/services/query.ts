@@ -1,6 +1,6 @@
 import type { Catalog } from '../catalog/catalog.ts';
 import type { DeliverySettings } from '../config.ts';
-import type { QueryClient, QueryResult } from '../delivery/query-client.ts';
+import { NO_ANSWER, type QueryClient, type QueryResult } from '../delivery/query-client.ts';
 import { ApiError, ERRORS } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -119,12 +119,9 @@ function interpret(result: QueryResult, meta: Json): Interpretation {
         : result.kind === 'too_large'
           ? 'ANSWER_TOO_LARGE'
           : 'DESTINATION_UNREACHABLE';
+    // The answer's size says all; the others say what went wrong on the way.
     const text =
-      result.kind === 'timeout'
-        ? `The destination did not answer in time: ${result.error}`
-        : result.kind === 'too_large'
-          ? `The destination's answer is over the payload limit`
-          : `The destination could not be reached: ${result.error}`;
+      result.kind === 'too_large' ? NO_ANSWER[result.kind] : `${NO_ANSWER[result.kind]}: ${result.error}`;
     return {
       outcome: 'failed',
       reason: result.error,
