@@ -48,7 +48,15 @@ export interface HarnessOptions {
 
 /** Config of one organization `acme` (source `ehr`) plus an organization `other` for isolation tests. */
 export function harnessConfig(options: HarnessOptions, dataDir: string): Readonly<Config> {
-  return parseConfig({
+  return parseConfig(harnessConfigFile(options, dataDir));
+}
+
+/**
+ * The same config as the contents of a config file, for tests that run the server as a child
+ * process. Without `dataDir` the store is whatever the environment picks (DATABASE_URL).
+ */
+export function harnessConfigFile(options: HarnessOptions, dataDir?: string): Record<string, unknown> {
+  return {
     server: { port: 0, host: '127.0.0.1', dataDir, logLevel: 'silent', ...options.server },
     delivery: { shutdownGraceMs: 2_000, ...options.delivery },
     alerts: { timeoutMs: 2_000, ...options.alerts },
@@ -111,7 +119,7 @@ export function harnessConfig(options: HarnessOptions, dataDir: string): Readonl
         })),
       },
     ],
-  });
+  };
 }
 
 export interface Harness {

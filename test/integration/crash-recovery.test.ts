@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { freePort } from '../helpers/child-server.ts';
-import { PLATFORM_KEY, SECRET, patientAdmin } from '../helpers/harness.ts';
+import { PLATFORM_KEY, SECRET, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
 import { SlowReceiver } from '../helpers/slow-receiver.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
 
@@ -97,43 +97,21 @@ test(
     const configFile = join(dir, 'switchboard.json');
     writeFileSync(
       configFile,
-      JSON.stringify({
-        server: { port, host: '127.0.0.1', dataDir: join(dir, 'data'), logLevel: 'warn' },
-        delivery: {
-          pollIntervalMs: 100,
-          retryInitialDelayMs: 50,
-          retryMaxDelayMs: 500,
-          shutdownGraceMs: 1_000,
-        },
-        organizations: [
+      JSON.stringify(
+        harnessConfigFile(
           {
-            id: 'acme',
-            name: 'Acme Health',
-            platformKeys: [PLATFORM_KEY],
-            sources: [
-              {
-                id: 'ehr',
-                name: 'Acme EHR',
-                environment: 'production',
-                clientId: 'ehr-client',
-                clientSecret: SECRET,
-              },
-            ],
-            destinations: receivers.map((r, i) => ({
-              id: `dest${i}`,
-              name: `Destination ${i}`,
-              environment: 'production',
-              url: r.url,
-              verificationToken: `token-dest${i}`,
-            })),
-            subscriptions: receivers.map((_, i) => ({
-              source: 'ehr',
-              dataModel: 'PatientAdmin',
-              destination: `dest${i}`,
-            })),
+            destinations: receivers.map((r, i) => ({ id: `dest${i}`, url: r.url })),
+            server: { port, logLevel: 'warn' },
+            delivery: {
+              pollIntervalMs: 100,
+              retryInitialDelayMs: 50,
+              retryMaxDelayMs: 500,
+              shutdownGraceMs: 1_000,
+            },
           },
-        ],
-      }),
+          join(dir, 'data'),
+        ),
+      ),
     );
 
     let running = await startChild(configFile, url);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { freePort } from '../helpers/child-server.ts';
-import { PLATFORM_KEY, SECRET, patientAdmin } from '../helpers/harness.ts';
+import { PLATFORM_KEY, SECRET, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
 import { SlowReceiver } from '../helpers/slow-receiver.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
@@ -127,43 +127,19 @@ test(
       const configFile = join(dir, `instance-${i}.json`);
       writeFileSync(
         configFile,
-        JSON.stringify({
-          server: { port, host: '127.0.0.1', logLevel: 'warn' },
-          delivery: {
-            leaseMs: LEASE_MS,
-            pollIntervalMs: 500,
-            retryInitialDelayMs: 50,
-            retryMaxDelayMs: 500,
-            shutdownGraceMs: 1_000,
-          },
-          organizations: [
-            {
-              id: 'acme',
-              name: 'Acme Health',
-              platformKeys: [PLATFORM_KEY],
-              sources: [
-                {
-                  id: 'ehr',
-                  name: 'Acme EHR',
-                  environment: 'production',
-                  clientId: 'ehr-client',
-                  clientSecret: SECRET,
-                },
-              ],
-              destinations: receivers.map((r, d) => ({
-                id: `dest${d}`,
-                name: `Destination ${d}`,
-                environment: 'production',
-                url: r.url,
-              })),
-              subscriptions: receivers.map((_, d) => ({
-                source: 'ehr',
-                dataModel: 'PatientAdmin',
-                destination: `dest${d}`,
-              })),
+        JSON.stringify(
+          harnessConfigFile({
+            destinations: receivers.map((r, d) => ({ id: `dest${d}`, url: r.url })),
+            server: { port, logLevel: 'warn' },
+            delivery: {
+              leaseMs: LEASE_MS,
+              pollIntervalMs: 500,
+              retryInitialDelayMs: 50,
+              retryMaxDelayMs: 500,
+              shutdownGraceMs: 1_000,
             },
-          ],
-        }),
+          }),
+        ),
       );
       instances.push({ name: `instance-${i}`, url: `http://127.0.0.1:${port}`, configFile });
     }
