@@ -16,18 +16,13 @@ import {
   token,
   waitHttp,
   writeConfig,
+  pool,
+  waitDelivered,
+  type ReceiverStats,
 } from './lib.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const DESTINATIONS = 100;
-
-interface Stats {
-  total: number;
-  violations: number;
-  repeats: number;
-  firstAt: number;
-  lastAt: number;
-}
 
 export interface DeliveryResult {
   messages: number;
@@ -36,21 +31,7 @@ export interface DeliveryResult {
   rawSeconds: number;
   /** CPU seconds the delivering Switchboard process used from ready to the last delivery. */
   deliverCpuSeconds: number;
-  stats: Stats;
-}
-
-async function stats(base: string): Promise<Stats> {
-  return (await (await fetch(`${base}/stats`)).json()) as Stats;
-}
-
-/** `workers` loops sharing `count` jobs, each job awaited before the next. */
-async function pool(workers: number, count: number, job: (n: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (next < count) await job(next++);
-    }),
-  );
+  stats: ReceiverStats;
 }
 
 export async function runDelivery(messages = MESSAGES): Promise<DeliveryResult> {
@@ -90,12 +71,7 @@ export async function runDelivery(messages = MESSAGES): Promise<DeliveryResult> 
     const deliverStart = performance.now();
     const delivering = await startSwitchboard(deliverConfig);
     const cpuAtReady = cpuSeconds(delivering.child.pid);
-    let seen = await stats(receiverBase);
-    const deadline = Date.now() + 600_000;
-    while (seen.total < messages && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      seen = await stats(receiverBase);
-    }
+    const seen = await waitDelivered(receiverBase, messages);
     const deliverSeconds = (performance.now() - deliverStart) / 1000;
     const deliverCpuSeconds = cpuSeconds(delivering.child.pid) - cpuAtReady;
     await stop(delivering.child);

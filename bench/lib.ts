@@ -175,3 +175,37 @@ export function payload(n: number, bytes = 1024, destination?: string): string {
 
 export const fmt = (n: number, digits = 0): string =>
   n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** What bench/receivers.ts counted since its last reset (GET /stats). */
+export interface ReceiverStats {
+  total: number;
+  violations: number;
+  repeats: number;
+  firstAt: number;
+  lastAt: number;
+}
+
+export async function receiverStats(base: string): Promise<ReceiverStats> {
+  return (await (await fetch(`${base}/stats`)).json()) as ReceiverStats;
+}
+
+/** Polls the receivers until `count` deliveries arrived (or 10 minutes passed). */
+export async function waitDelivered(base: string, count: number): Promise<ReceiverStats> {
+  const deadline = Date.now() + 600_000;
+  let seen = await receiverStats(base);
+  while (seen.total < count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    seen = await receiverStats(base);
+  }
+  return seen;
+}
+
+/** `workers` loops sharing `count` jobs, each job awaited before the next. */
+export async function pool(workers: number, count: number, job: (n: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < count) await job(next++);
+    }),
+  );
+}

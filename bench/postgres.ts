@@ -30,19 +30,14 @@ import {
   token,
   waitHttp,
   writeConfig,
+  pool,
+  waitDelivered,
+  type ReceiverStats,
 } from './lib.ts';
 
 const JOBS = Number(process.env.BENCH_PG_JOBS ?? 20_000);
 const KEYS = 100;
 const CLIENTS = 64;
-
-interface Stats {
-  total: number;
-  violations: number;
-  repeats: number;
-  firstAt: number;
-  lastAt: number;
-}
 
 interface Run {
   name: string;
@@ -51,33 +46,11 @@ interface Run {
   deliveredPerSecond: number;
   /** From the first delivery to the last: the steady rate, start-up and polling delay left out. */
   steadyPerSecond: number;
-  stats: Stats;
+  stats: ReceiverStats;
 }
 
-const steady = (seen: Stats): number => seen.total / Math.max(0.001, (seen.lastAt - seen.firstAt) / 1000);
-
-async function stats(base: string): Promise<Stats> {
-  return (await (await fetch(`${base}/stats`)).json()) as Stats;
-}
-
-async function pool(workers: number, count: number, job: (n: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (next < count) await job(next++);
-    }),
-  );
-}
-
-async function waitDelivered(receiverBase: string, count: number): Promise<Stats> {
-  const deadline = Date.now() + 600_000;
-  let seen = await stats(receiverBase);
-  while (seen.total < count && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    seen = await stats(receiverBase);
-  }
-  return seen;
-}
+const steady = (seen: ReceiverStats): number =>
+  seen.total / Math.max(0.001, (seen.lastAt - seen.firstAt) / 1000);
 
 export async function runSwitchboard(instances: number, receiverBase: string): Promise<Run> {
   const database = await createTestDatabase('bench');

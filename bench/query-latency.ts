@@ -3,22 +3,12 @@
 // Run alone: node bench/query-latency.ts   (BENCH_SECONDS, default 5 per measurement)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
+import { ROOT, SECRET, freePort, waitHttp } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROOT = join(import.meta.dirname, '..');
-const SECRET = 'bench-secret-0123456789';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** The destination: a plain HTTP server in its own process that answers a small search result. */
 const DESTINATION = `
@@ -35,18 +25,6 @@ function start(args: string[], env: Record<string, string>, ready: (child: Child
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   return ready(child).then(() => child);
-}
-
-async function waitHttp(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${url} did not come up`);
 }
 
 interface Stats {
