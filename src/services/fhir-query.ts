@@ -2,7 +2,7 @@ import type { Catalog } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import { DESTINATION_STATUS_EXTENSION, operationOutcome, type OperationOutcome } from '../models/fhir.ts';
-import type { QueryDeps } from './query.ts';
+import { recordQueryLog, type QueryDeps } from './query.ts';
 import { NO_ANSWER } from '../delivery/query-client.ts';
 import { newId } from '../lib/ids.ts';
 
@@ -91,35 +91,21 @@ export async function runFhirQuery(
     };
   }
 
-  deps.store
-    .recordQuery({
-      orgId: source.orgId,
-      sourceId: source.id,
-      dataModel: 'FHIR',
-      eventType: `${req.resourceType}.${req.operation.kind}`,
-      test: false,
-      payload: JSON.stringify({ method: req.method, url, body: req.body ?? null }),
-      receivedAt,
-      log: {
-        id: logId,
-        destinationId: destination.id,
-        status: failure ? 'failed' : 'succeeded',
-        failedReason: failure,
-      },
-      attempt: {
-        id: attemptId,
-        logId,
-        number: 1,
-        startedAt: receivedAt,
-        durationMs: result.durationMs,
-        requestUrl: url,
-        statusCode: result.kind === 'answered' ? result.statusCode : null,
-        responseExcerpt: result.kind === 'answered' ? result.body.slice(0, deps.excerptBytes) : null,
-        error: failure,
-        outcome: failure ? 'failed' : 'succeeded',
-      },
-    })
-    .catch((error: unknown) => deps.logger.error({ err: error, logId }, 'fhir: recording the log failed'));
+  recordQueryLog(deps, {
+    source,
+    dataModel: 'FHIR',
+    eventType: `${req.resourceType}.${req.operation.kind}`,
+    test: false,
+    payload: JSON.stringify({ method: req.method, url, body: req.body ?? null }),
+    receivedAt,
+    destination,
+    requestUrl: url,
+    logId,
+    attemptId,
+    result,
+    failure,
+    outcome: failure ? 'failed' : 'succeeded',
+  });
   return answer;
 }
 

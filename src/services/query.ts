@@ -68,40 +68,82 @@ export async function runQuery(
   const logs = [{ ID: logId, AttemptID: attemptId }];
   const answer = interpret(result, { ...echo, Logs: logs });
 
-  // The log is written with the next group commit; the answer does not wait for the fsync
-  // (a query is not a durable promise), so the added latency stays small.
-  deps.store
-    .recordQuery({
-      orgId: source.orgId,
-      sourceId: source.id,
-      dataModel,
-      eventType: meta.EventType,
-      test: meta.Test,
-      payload: rawBody,
-      receivedAt,
-      log: {
-        id: logId,
-        destinationId: destination.id,
-        status: answer.outcome === 'failed' ? 'failed' : 'succeeded',
-        failedReason: answer.outcome === 'failed' ? answer.reason : null,
-      },
-      attempt: {
-        id: attemptId,
-        logId,
-        number: 1,
-        startedAt: receivedAt,
-        durationMs: result.durationMs,
-        requestUrl: destination.url,
-        statusCode: result.kind === 'answered' ? result.statusCode : null,
-        responseExcerpt: result.kind === 'answered' ? result.body.slice(0, deps.excerptBytes) : null,
-        error: answer.outcome === 'failed' ? answer.reason : null,
-        outcome: answer.outcome,
-      },
-    })
-    .catch((error: unknown) => deps.logger.error({ err: error, logId }, 'query: recording the log failed'));
+  recordQueryLog(deps, {
+    source,
+    dataModel,
+    eventType: meta.EventType,
+    test: meta.Test,
+    payload: rawBody,
+    receivedAt,
+    destination,
+    requestUrl: destination.url,
+    logId,
+    attemptId,
+    result,
+    failure: answer.outcome === 'failed' ? answer.reason : null,
+    outcome: answer.outcome,
+  });
 
   if (answer.error) throw answer.error;
   return answer.body;
+}
+
+/** One query's log and its attempt, as `recordQueryLog` writes them. */
+export interface QueryLogEntry {
+  source: Source;
+  dataModel: string;
+  eventType: string;
+  test: boolean;
+  payload: string;
+  receivedAt: number;
+  destination: Destination;
+  requestUrl: string;
+  logId: string;
+  attemptId: string;
+  result: QueryResult;
+  /** Why the query failed, or null. */
+  failure: string | null;
+  outcome: AttemptOutcome;
+}
+
+/**
+ * Writes a finished query's `request` log and attempt with the next group commit; the answer does
+ * not wait for the fsync (a query is not a durable promise), so the added latency stays small. A
+ * failure to write is logged, never turned into the caller's answer.
+ */
+export function recordQueryLog(deps: QueryDeps, entry: QueryLogEntry): void {
+  const { result, failure } = entry;
+  deps.store
+    .recordQuery({
+      orgId: entry.source.orgId,
+      sourceId: entry.source.id,
+      dataModel: entry.dataModel,
+      eventType: entry.eventType,
+      test: entry.test,
+      payload: entry.payload,
+      receivedAt: entry.receivedAt,
+      log: {
+        id: entry.logId,
+        destinationId: entry.destination.id,
+        status: failure === null ? 'succeeded' : 'failed',
+        failedReason: failure,
+      },
+      attempt: {
+        id: entry.attemptId,
+        logId: entry.logId,
+        number: 1,
+        startedAt: entry.receivedAt,
+        durationMs: result.durationMs,
+        requestUrl: entry.requestUrl,
+        statusCode: result.kind === 'answered' ? result.statusCode : null,
+        responseExcerpt: result.kind === 'answered' ? result.body.slice(0, deps.excerptBytes) : null,
+        error: failure,
+        outcome: entry.outcome,
+      },
+    })
+    .catch((error: unknown) =>
+      deps.logger.error({ err: error, logId: entry.logId }, 'query: recording the log failed'),
+    );
 }
 
 interface Interpretation {
