@@ -2,8 +2,26 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { SECRET } from './harness.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/main.ts');
+
+/**
+ * An access token of source `ehr` (the harness config's) from a server running as a child; a
+ * token stays good across restarts and instances, as the signing key lives in the store.
+ */
+export async function ehrToken(url: string): Promise<string> {
+  const res = await fetch(`${url}/v2/auth/token`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: 'ehr-client',
+      client_secret: SECRET,
+    }),
+  });
+  if (res.status !== 200) throw new Error(`token: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
 
 /** A free TCP port on loopback (bind to 0, read, release). */
 export async function freePort(): Promise<number> {

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Received {
@@ -6,6 +6,22 @@ export interface Received {
   body: string;
   json: { Meta?: Record<string, unknown> } & Record<string, unknown>;
   at: number;
+}
+
+/** Reads a request's body and records it as received now; a body that is not JSON stays text. */
+export function readReceived(req: IncomingMessage, onReceived: (request: Received) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).toString('utf8');
+    let json: Received['json'] = {};
+    try {
+      json = JSON.parse(body) as Received['json'];
+    } catch {
+      // Kept as text only.
+    }
+    onReceived({ headers: req.headers, body, json, at: Date.now() });
+  });
 }
 
 export type Responder = (request: Received, index: number) => { status: number; body?: string } | number;
@@ -19,17 +35,7 @@ export class Receiver {
 
   private constructor() {
     this.#server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let json: Received['json'] = {};
-        try {
-          json = JSON.parse(body) as Received['json'];
-        } catch {
-          // Kept as text only.
-        }
-        const entry: Received = { headers: req.headers, body, json, at: Date.now() };
+      readReceived(req, (entry) => {
         const index = this.received.length;
         this.received.push(entry);
         const answer = this.respond(entry, index);

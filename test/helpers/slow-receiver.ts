@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Received } from './receiver.ts';
+import { readReceived, type Received } from './receiver.ts';
 
 /**
  * A real HTTP destination that answers 200 only after a delay, so deliveries stay in flight
@@ -22,17 +22,7 @@ export class SlowReceiver {
 
   private constructor(delayMs: () => number) {
     this.#server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let json: Received['json'] = {};
-        try {
-          json = JSON.parse(body) as Received['json'];
-        } catch {
-          // Kept as text only.
-        }
-        const request: Received = { headers: req.headers, body, json, at: Date.now() };
+      readReceived(req, (request) => {
         this.received.push(request);
         this.inFlight++;
         this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { freePort } from '../helpers/child-server.ts';
-import { PLATFORM_KEY, SECRET, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
+import { ehrToken, freePort } from '../helpers/child-server.ts';
+import { PLATFORM_KEY, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
 import { SlowReceiver } from '../helpers/slow-receiver.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
 
@@ -116,17 +116,8 @@ test(
 
     let running = await startChild(configFile, url);
     try {
-      const tokenAnswer = await fetch(`${url}/v2/auth/token`, {
-        method: 'POST',
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_id: 'ehr-client',
-          client_secret: SECRET,
-        }),
-      });
-      assert.equal(tokenAnswer.status, 200);
       // The same token is used across restarts: the signing key lives in the store.
-      const token = ((await tokenAnswer.json()) as { access_token: string }).access_token;
+      const token = await ehrToken(url);
 
       const acked: Sent[] = [];
       /** Acknowledged messages per sender, in the order each sender got its 200s. */

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { freePort } from '../helpers/child-server.ts';
-import { PLATFORM_KEY, SECRET, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
+import { ehrToken, freePort } from '../helpers/child-server.ts';
+import { PLATFORM_KEY, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
 import { SlowReceiver } from '../helpers/slow-receiver.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
@@ -147,17 +147,8 @@ test(
     await Promise.all(instances.map((instance) => start(instance, database!.url)));
 
     try {
-      const tokenAnswer = await fetch(`${instances[0]!.url}/v2/auth/token`, {
-        method: 'POST',
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_id: 'ehr-client',
-          client_secret: SECRET,
-        }),
-      });
-      assert.equal(tokenAnswer.status, 200);
       // One token for every instance: the signing key is shared through the database.
-      const token = ((await tokenAnswer.json()) as { access_token: string }).access_token;
+      const token = await ehrToken(instances[0]!.url);
 
       const acked: Sent[] = [];
       const bySender: Sent[][] = Array.from({ length: SENDERS }, () => []);
