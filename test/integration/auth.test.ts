@@ -227,11 +227,34 @@ function rawTokenRequest(
   });
 }
 
+const UNUSED = [{ id: 'app', url: 'http://127.0.0.1:9/unused' }];
+
+/** Runs `work` on a fresh data directory, removed afterwards; servers restarted on it share a store. */
+async function withDataDir(work: (dataDir: string) => Promise<void>): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-auth-'));
+  try {
+    await work(dataDir);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** A first server on `dataDir` issues a token that works, and is closed. */
+async function firstRunToken(dataDir: string): Promise<string> {
+  const server = await startHarness({ destinations: UNUSED, dataDir });
+  try {
+    const token = await server.token();
+    assert.equal((await server.send(patientAdmin(1), { token })).status, 200);
+    return token;
+  } finally {
+    await server.close();
+  }
+}
+
 test('a server whose sources sign assertions warns at start when server.publicUrl is not set', async () => {
   const startupLog = async (server: Record<string, unknown>): Promise<string> => {
     const lines: string[] = [];
-    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-public-url-'));
-    try {
+    await withDataDir(async (dataDir) => {
       const config = harnessConfig(
         {
           destinations: [{ id: 'app', url: 'http://127.0.0.1:9/unused' }],
@@ -246,9 +269,7 @@ test('a server whose sources sign assertions warns at start when server.publicUr
       const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
       const started = await startServer(config, { logger, delivery: false });
       await started.close();
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+    });
     return lines.join('');
   };
   assert.match(await startupLog({}), /server\.publicUrl is not set/);
@@ -498,16 +519,10 @@ describe('the older key/secret flow', () => {
 
 describe('revocation', () => {
   test('rotating the secret or disabling the source revokes its tokens', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-revoke-'));
-    const destinations = [{ id: 'app', url: 'http://127.0.0.1:9/unused' }];
-    try {
-      let server = await startHarness({ destinations, dataDir });
-      const before = await server.token();
-      assert.equal((await server.send(patientAdmin(1), { token: before })).status, 200);
-      await server.close();
-
+    await withDataDir(async (dataDir) => {
+      const before = await firstRunToken(dataDir);
       const rotated = 'a-new-secret-0123456789';
-      server = await startHarness({ destinations, dataDir, ehr: { clientSecret: rotated } });
+      let server = await startHarness({ destinations: UNUSED, dataDir, ehr: { clientSecret: rotated } });
       assert.equal(
         (await server.send(patientAdmin(1), { token: before })).status,
         401,
@@ -519,27 +534,23 @@ describe('revocation', () => {
       assert.equal(fresh.status, 200);
       await server.close();
 
-      server = await startHarness({ destinations, dataDir, ehr: { clientSecret: rotated, disabled: true } });
+      server = await startHarness({
+        destinations: UNUSED,
+        dataDir,
+        ehr: { clientSecret: rotated, disabled: true },
+      });
       assert.equal((await server.send(patientAdmin(1), { token: fresh.body.access_token })).status, 401);
       const refused = await tokenRequest({ client_id: 'ehr-client', client_secret: rotated }, server.url);
       assert.equal(refused.status, 401);
       await server.close();
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   test("a token is bound to its source's environment: changing it revokes earlier tokens", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-env-'));
-    const destinations = [{ id: 'app', url: 'http://127.0.0.1:9/unused' }];
-    try {
-      let server = await startHarness({ destinations, dataDir });
-      const production = await server.token();
-      assert.equal((await server.send(patientAdmin(1), { token: production })).status, 200);
-      await server.close();
-
+    await withDataDir(async (dataDir) => {
+      const production = await firstRunToken(dataDir);
       // Same secret and keys, same token key in the store: only the environment differs.
-      server = await startHarness({ destinations, dataDir, ehr: { environment: 'staging' } });
+      const server = await startHarness({ destinations: UNUSED, dataDir, ehr: { environment: 'staging' } });
       try {
         const res = await server.send(patientAdmin(2), { token: production });
         assert.equal(res.status, 401, 'a production token is not a staging token');
@@ -553,9 +564,7 @@ describe('revocation', () => {
       } finally {
         await server.close();
       }
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('tokens expire after an hour', async () => {

@@ -211,6 +211,18 @@ export const V1_LOGS = [
   ['idle', 1, 'succeeded'],
   ['idle', 2, 'succeeded'],
 ] as const;
+/** Each V1 queue's `pending_from` after migration 2. */
+export const V1_PENDING_FROM = { busy: 3, idle: 3 } as const;
+
+/** After migration 2 of the V1 history: `busy` delivers 3 then 4, `idle` nothing. */
+export async function assertV1Heads(store: Store): Promise<void> {
+  const heads = await store.headLogs({ orgId: 'org', destinationId: 'busy' }, 10);
+  assert.deepEqual(
+    heads.map((l) => l.sequence),
+    [3, 4],
+  );
+  assert.deepEqual(await store.headLogs({ orgId: 'org', destinationId: 'idle' }, 10), []);
+}
 
 export function storeContract(name: string, open: OpenStore): void {
   describe(`store contract: ${name}`, () => {

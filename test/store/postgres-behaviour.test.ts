@@ -7,7 +7,7 @@ import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { QueueRef } from '../../src/store/store.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
-import { catalog, message, V1_LOGS, V1_QUEUES } from './contract.ts';
+import { assertV1Heads, catalog, message, V1_LOGS, V1_PENDING_FROM, V1_QUEUES } from './contract.ts';
 
 /**
  * What the PostgreSQL store promises beyond the contract, for many instances on one database
@@ -213,12 +213,7 @@ test('migration 2 starts each queue at its first pending log, so a database from
     const store = new PostgresStore({ url: database.url, poolSize: 2 });
     try {
       await store.migrate();
-      const heads = await store.headLogs({ orgId: 'org', destinationId: 'busy' }, 10);
-      assert.deepEqual(
-        heads.map((l) => l.sequence),
-        [3, 4],
-      );
-      assert.deepEqual(await store.headLogs({ orgId: 'org', destinationId: 'idle' }, 10), []);
+      await assertV1Heads(store);
     } finally {
       await store.close();
     }
@@ -233,8 +228,8 @@ test('migration 2 starts each queue at its first pending log, so a database from
         Number(r.pending_from),
       ]),
       [
-        ['busy', 3],
-        ['idle', 3],
+        ['busy', V1_PENDING_FROM.busy],
+        ['idle', V1_PENDING_FROM.idle],
       ],
     );
   } finally {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { afterEach, beforeEach, test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { openWorkerStore } from '../../src/store/sqlite/worker-store.ts';
 import type { NewMessage } from '../../src/store/store.ts';
-import { catalog } from './contract.ts';
+import { catalog, message as storeMessage } from './contract.ts';
 
 /**
  * The durability settings of the embedded store (SPEC: durable before 200): WAL, synchronous=FULL,
@@ -75,17 +74,8 @@ function commitsSince(file: string, before: { generation: string; commits: numbe
   return now.generation === before.generation ? now.commits - before.commits : now.commits;
 }
 
-const message = (n: number): NewMessage => ({
-  orgId: 'acme',
-  sourceId: 'ehr',
-  type: 'send',
-  dataModel: 'PatientAdmin',
-  eventType: 'NewPatient',
-  test: false,
-  payload: JSON.stringify({ n }),
-  receivedAt: 1,
-  logs: [{ id: randomUUID(), destinationId: 'app', status: 'pending', firstAttemptId: randomUUID() }],
-});
+const message = (n: number): NewMessage =>
+  storeMessage(['app'], { payload: JSON.stringify({ n }), receivedAt: 1 });
 
 test('the store connection runs with journal_mode=WAL and synchronous=FULL', async () => {
   const { store, db } = openWithConnection(path);

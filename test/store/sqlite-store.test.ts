@@ -7,7 +7,15 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { openWorkerStore } from '../../src/store/sqlite/worker-store.ts';
 import { test } from 'node:test';
 import { waitFor } from '../helpers/wait.ts';
-import { catalog, storeContract, V1_LOGS, V1_QUEUES } from './contract.ts';
+import {
+  assertV1Heads,
+  catalog,
+  message,
+  storeContract,
+  V1_LOGS,
+  V1_PENDING_FROM,
+  V1_QUEUES,
+} from './contract.ts';
 
 /** The embedded store, both as the class itself and as the server runs it (in a worker thread). */
 function tempFile(): { path: string; cleanup: () => Promise<void> } {
@@ -37,21 +45,7 @@ test('the worker store checkpoints from its own thread: the WAL reaches the data
     const payload = JSON.stringify({ pad: 'x'.repeat(10_000) });
     for (let round = 0; round < 4; round++) {
       await Promise.all(
-        Array.from({ length: 250 }, () =>
-          store.acceptMessage({
-            orgId: 'acme',
-            sourceId: 'ehr',
-            type: 'send',
-            dataModel: 'PatientAdmin',
-            eventType: 'NewPatient',
-            test: false,
-            payload,
-            receivedAt: 1,
-            logs: [
-              { id: randomUUID(), destinationId: 'app', status: 'pending', firstAttemptId: randomUUID() },
-            ],
-          }),
-        ),
+        Array.from({ length: 250 }, () => store.acceptMessage(message(['app'], { payload, receivedAt: 1 }))),
       );
     }
     // About 10 MB went through the WAL; the writer itself never checkpoints.
@@ -88,12 +82,7 @@ test('migration 2 starts each queue at its first pending log, so a database from
 
     const store = new SqliteStore(path);
     await store.migrate();
-    const heads = await store.headLogs({ orgId: 'org', destinationId: 'busy' }, 10);
-    assert.deepEqual(
-      heads.map((l) => l.sequence),
-      [3, 4],
-    );
-    assert.deepEqual(await store.headLogs({ orgId: 'org', destinationId: 'idle' }, 10), []);
+    await assertV1Heads(store);
     await store.close();
     const after = new DatabaseSync(path);
     assert.deepEqual(
@@ -102,8 +91,8 @@ test('migration 2 starts each queue at its first pending log, so a database from
         .all()
         .map((r) => ({ ...r })),
       [
-        { destination_id: 'busy', pending_from: 3 },
-        { destination_id: 'idle', pending_from: 3 },
+        { destination_id: 'busy', pending_from: V1_PENDING_FROM.busy },
+        { destination_id: 'idle', pending_from: V1_PENDING_FROM.idle },
       ],
     );
     after.close();
