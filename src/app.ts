@@ -189,21 +189,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     tokenRoute(auth, {
       catalog,
       tokens,
-      assertions: new ClientAssertions({ catalog, store, clock }),
+      assertions: new ClientAssertions({ catalog, oneTimeKeys: store.oneTimeKeys, clock }),
       lifetimeSeconds: config.server.accessTokenSeconds,
       publicUrl: config.server.publicUrl,
     });
     legacyAuthRoutes(auth, {
       catalog,
       tokens,
-      store,
+      oneTimeKeys: store.oneTimeKeys,
       clock,
       accessSeconds: config.server.legacyTokenSeconds,
       refreshSeconds: config.server.refreshTokenSeconds,
     });
   });
   endpointRoute(app, {
-    store,
+    intake: store.intake,
     catalog,
     clock,
     authenticate,
@@ -211,7 +211,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     idempotencyWindowMs: config.server.idempotencyWindowMs,
   });
   const queryDeps = {
-    store,
+    intake: store.intake,
     catalog,
     clock,
     authenticate,
@@ -224,7 +224,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
   app.register(async (platform) => {
     platform.addHook('preHandler', requireOrganization(catalog, organizationLimit));
-    const platformDeps = { store, catalog, clock, onQueueChanged: deps.wakeDelivery };
+    const platformDeps = { operators: store.operators, catalog, clock, onQueueChanged: deps.wakeDelivery };
     logsRoutes(platform, platformDeps);
     queueRoutes(platform, platformDeps);
     alertsRoutes(platform, platformDeps);

@@ -49,21 +49,21 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   let tokenKey: string;
   try {
     await store.migrate();
-    const sync = (): Promise<void> => syncConfiguredCatalog(store, config);
+    const sync = (): Promise<void> => syncConfiguredCatalog(store.catalog, config);
     await (store.exclusive ? store.exclusive(sync) : sync());
-    catalog = new Catalog(await store.loadCatalog());
+    catalog = new Catalog(await store.catalog.loadCatalog());
     // One process owns the embedded store, so leases left by a crashed predecessor are void.
-    if (!store.capabilities.multipleWriters) await store.releaseLeases();
-    tokenKey = await store.getOrCreateSetting('access_token_key', randomToken(32));
+    if (!store.capabilities.multipleWriters) await store.queues.releaseLeases();
+    tokenKey = await store.catalog.getOrCreateSetting('access_token_key', randomToken(32));
   } catch (error) {
     await store.close().catch(() => undefined);
     throw error;
   }
   const tokens = new AccessTokens(tokenKey, catalog, clock);
   const outbound = new Outbound({ excerptBytes: config.delivery.responseExcerptBytes });
-  const alerts = new AlertNotifier({ store, catalog, clock, logger, settings: config.alerts });
+  const alerts = new AlertNotifier({ outbox: store.alerts, catalog, clock, logger, settings: config.alerts });
   const dispatcher = new Dispatcher({
-    store,
+    queues: store.queues,
     catalog,
     clock,
     settings: config.delivery,
@@ -75,7 +75,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     },
   });
   const purger = new Purger({
-    store,
+    retention: store.retention,
     clock,
     logger,
     settings: config.retention,

@@ -5,11 +5,11 @@ import type { AlertSettings } from '../config.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Alert, AlertChannelResult } from '../models/alert.ts';
-import type { Store } from '../store/store.ts';
+import type { AlertOutbox } from '../store/roles/alert-outbox.ts';
 import { describeAlert, type AlertText } from './alert-message.ts';
 
 export interface AlertNotifierDeps {
-  store: Store;
+  outbox: AlertOutbox;
   catalog: Catalog;
   clock: Clock;
   logger: Logger;
@@ -37,7 +37,7 @@ export class AlertNotifier {
   /** Sends the alerts left unsent by an earlier run. */
   async start(): Promise<void> {
     try {
-      for (const alert of await this.#deps.store.unsentAlerts(100)) this.notify(alert);
+      for (const alert of await this.#deps.outbox.unsentAlerts(100)) this.notify(alert);
     } catch (error) {
       this.#deps.logger.error({ err: error }, 'alerts: could not read unsent alerts');
     }
@@ -63,7 +63,7 @@ export class AlertNotifier {
   }
 
   async #send(alert: Alert): Promise<void> {
-    const { catalog, store, clock, logger } = this.#deps;
+    const { catalog, outbox, clock, logger } = this.#deps;
     const org = catalog.organization(alert.orgId);
     const text = describeAlert(alert, {
       organization: org?.name ?? alert.orgId,
@@ -73,7 +73,7 @@ export class AlertNotifier {
     if (org?.alertEmail) channels.push(await this.#email(org.alertEmail, text));
     for (const url of org?.alertWebhooks ?? []) channels.push(await this.#webhook(url, alert, text));
     logger.warn({ alert: { ...alert, channels } }, `alert: ${text.subject}`);
-    await store.markAlertSent(alert.id, channels, clock.now());
+    await outbox.markAlertSent(alert.id, channels, clock.now());
   }
 
   async #email(to: string, text: AlertText): Promise<AlertChannelResult> {

@@ -2,13 +2,13 @@ import type { Config } from '../config.ts';
 import { canonicalDataModel } from '../models/data-models.ts';
 import type { Source } from '../models/entities.ts';
 import { digestKey, hashSecret, verifySecret } from '../lib/secrets.ts';
-import type { CatalogInput, Store } from '../store/store.ts';
+import type { CatalogInput, CatalogStore } from '../store/roles/catalog-store.ts';
 
 /**
  * Writes the tenants declared in the config file into the store. Client secrets are stored only
  * as slow hashes; an unchanged secret keeps its stored hash, so restarts do not rehash.
  */
-export async function syncConfiguredCatalog(store: Store, config: Config): Promise<void> {
+export async function syncConfiguredCatalog(store: CatalogStore, config: Config): Promise<void> {
   const existing = await store.loadCatalog();
   const hashes = new Map(existing.sources.map((s) => [`${s.orgId}/${s.id}`, s.secretHash]));
   const input: CatalogInput = {

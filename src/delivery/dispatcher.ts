@@ -5,13 +5,15 @@ import type { DeliverySettings } from '../config.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Destination } from '../models/entities.ts';
-import type { DeliveryLog, QueueRef, Store } from '../store/store.ts';
+import type { Attempt } from '../models/log.ts';
+import type { ClaimedQueue, DeliveryLog, QueueRef, QueueStore } from '../store/roles/queue-store.ts';
 import type { Outbound } from './outbound.ts';
+import { decideAlert, describeFailure } from './alert-policy.ts';
 import { decideRetry } from './retry-policy.ts';
 import { newId } from '../lib/ids.ts';
 
 export interface DispatcherDeps {
-  store: Store;
+  queues: QueueStore;
   catalog: Catalog;
   clock: Clock;
   settings: DeliverySettings;
@@ -24,6 +26,11 @@ export interface DispatcherDeps {
 }
 
 type Step = 'next' | 'stop';
+
+/** What a queue's runner keeps while it holds the queue. */
+interface RunState {
+  alertOpen: boolean;
+}
 
 /**
  * Delivers logs. The dispatcher leases whole destination queues from the store and runs one
@@ -79,7 +86,7 @@ export class Dispatcher {
   }
 
   async #claimLoop(): Promise<void> {
-    const { store, clock, settings, logger } = this.#deps;
+    const { queues, clock, settings, logger } = this.#deps;
     let failures = 0;
     while (!this.#stopping) {
       try {
@@ -87,7 +94,7 @@ export class Dispatcher {
         if (free > 0) {
           this.#woken = false;
           const now = clock.now();
-          const claimed = await store.claimQueues({
+          const claimed = await queues.claimQueues({
             owner: this.owner,
             now,
             leaseUntil: now + settings.leaseMs,
@@ -109,12 +116,12 @@ export class Dispatcher {
   /** Sleeps until woken, until the next retry is due (when a runner slot is free), or one poll interval. */
   async #idle(slotFree: boolean): Promise<void> {
     if (this.#woken || this.#stopping) return;
-    const { store, clock, settings } = this.#deps;
+    const { queues, clock, settings } = this.#deps;
     const wake = new AbortController();
     this.#wake = wake;
     try {
       // With every slot taken only a finishing runner (which notifies) can make room.
-      const due = slotFree ? await store.nextDueAt(this.owner) : null;
+      const due = slotFree ? await queues.nextDueAt(this.owner) : null;
       const wait =
         due === null
           ? settings.pollIntervalMs
@@ -128,13 +135,13 @@ export class Dispatcher {
   }
 
   async #renewLoop(): Promise<void> {
-    const { store, clock, settings, logger } = this.#deps;
+    const { queues, clock, settings, logger } = this.#deps;
     while (!this.#stopping) {
       await clock.sleep(settings.leaseMs / 3, this.#shutdown.signal);
       if (this.#stopping) break;
       try {
         const now = clock.now();
-        await store.renewLeases(
+        await queues.renewLeases(
           this.owner,
           [...this.#runners.values()].map((r) => r.queue),
           now + settings.leaseMs,
@@ -145,35 +152,38 @@ export class Dispatcher {
     }
   }
 
-  #startRunner(queue: QueueRef): void {
+  #startRunner(claimed: ClaimedQueue): void {
+    const queue: QueueRef = { orgId: claimed.orgId, destinationId: claimed.destinationId };
     const key = `${queue.orgId}\u0000${queue.destinationId}`;
-    const done = this.#runQueue(queue).finally(() => {
+    const done = this.#runQueue(queue, claimed.openAlertLogId !== null).finally(() => {
       this.#runners.delete(key);
       this.notify();
     });
     this.#runners.set(key, { queue, done });
   }
 
-  async #runQueue(queue: QueueRef): Promise<void> {
-    const { store, catalog, clock, settings, logger } = this.#deps;
+  async #runQueue(queue: QueueRef, alertOpen: boolean): Promise<void> {
+    const { queues, catalog, clock, settings, logger } = this.#deps;
+    // Only the lease holder opens or closes the queue's alert, so this stays true while it runs.
+    const run: RunState = { alertOpen };
     try {
       const destination = catalog.destination(queue.orgId, queue.destinationId);
       if (destination) {
         batches: while (!this.#stopping) {
-          const logs = await store.headLogs(queue, settings.batchSize);
+          const logs = await queues.headLogs(queue, settings.batchSize);
           if (logs.length === 0) break;
           for (const log of logs) {
             if (this.#stopping || log.nextAttemptAt > clock.now()) break batches;
-            if ((await this.#deliver(destination, queue, log)) === 'stop') return;
+            if ((await this.#deliver(destination, queue, run, log)) === 'stop') return;
           }
         }
       } else {
         logger.warn({ queue }, 'delivery: destination no longer configured; its queue waits');
       }
-      await store.releaseQueue(this.owner, queue);
+      await queues.releaseQueue(this.owner, queue);
     } catch (error) {
       logger.error({ err: error, queue }, 'delivery: runner failed; the queue is released');
-      await store.releaseQueue(this.owner, queue).catch(() => undefined);
+      await queues.releaseQueue(this.owner, queue).catch(() => undefined);
     }
   }
 
@@ -183,8 +193,8 @@ export class Dispatcher {
    * next log sent while the record of this one commits, a crash in between would deliver this
    * one again after the next, and the receiver would see its queue go back (SPEC 5.2).
    */
-  async #deliver(destination: Destination, queue: QueueRef, log: DeliveryLog): Promise<Step> {
-    const { store, clock, settings, outbound } = this.#deps;
+  async #deliver(destination: Destination, queue: QueueRef, run: RunState, log: DeliveryLog): Promise<Step> {
+    const { queues, clock, settings, outbound } = this.#deps;
     let attemptCount = log.attemptCount;
     let attemptId = log.nextAttemptId;
     for (;;) {
@@ -204,7 +214,7 @@ export class Dispatcher {
       });
       if (result.aborted) {
         // Shutting down mid-attempt: the log stays pending and is delivered again after restart.
-        await store.releaseQueue(this.owner, queue);
+        await queues.releaseQueue(this.owner, queue);
         return 'stop';
       }
       attemptCount++;
@@ -213,24 +223,43 @@ export class Dispatcher {
       const retryAt = decision?.retry ? clock.now() + decision.delayMs : null;
       const nextAttemptId = decision?.retry ? newId() : null;
       const release = retryAt !== null && retryAt > clock.now();
-      const recorded = await store.recordAttempt({
+      const finishedAt = clock.now();
+      const attempt: Attempt = {
+        id: attemptId,
+        logId: log.id,
+        number: attemptCount,
+        startedAt,
+        durationMs: Math.round(performance.now() - started),
+        requestUrl: destination.url,
+        statusCode: result.statusCode,
+        responseExcerpt: result.responseExcerpt,
+        error: result.error,
+        outcome: result.outcome,
+      };
+      const alertKind = decideAlert({
+        outcome: result.outcome,
+        attempts: attemptCount,
+        alertOpen: run.alertOpen,
+        afterAttempts: settings.alertAfterAttempts,
+      });
+      const alert: Alert | null = alertKind && {
+        id: newId(),
+        orgId: queue.orgId,
+        destinationId: queue.destinationId,
+        logId: log.id,
+        kind: alertKind,
+        attempts: attemptCount,
+        error: alertKind === 'failing' ? describeFailure(attempt) : null,
+        createdAt: finishedAt,
+        sentAt: null,
+        channels: [],
+      };
+      const recorded = await queues.recordAttempt({
         owner: this.owner,
         queue,
         release,
-        leaseUntil: clock.now() + settings.leaseMs,
-        attempt: {
-          id: attemptId,
-          logId: log.id,
-          number: attemptCount,
-          startedAt,
-          durationMs: Math.round(performance.now() - started),
-          requestUrl: destination.url,
-          statusCode: result.statusCode,
-          responseExcerpt: result.responseExcerpt,
-          error: result.error,
-          outcome: result.outcome,
-        },
-        alert: { id: newId(), afterAttempts: settings.alertAfterAttempts },
+        attempt,
+        alert,
         log: {
           status: delivered ? 'succeeded' : decision?.retry ? 'pending' : 'failed',
           nextAttemptAt: retryAt,
@@ -238,11 +267,14 @@ export class Dispatcher {
           failedReason: decision && !decision.retry ? decision.reason : null,
         },
       });
-      if (recorded.alert) this.#deps.onAlert?.(recorded.alert);
       // Another worker took the queue over (this one stalled past its lease): it owns the log now.
       if (!recorded.leaseHeld) return 'stop';
+      if (alert) {
+        run.alertOpen = alert.kind === 'failing';
+        this.#deps.onAlert?.(alert);
+      }
       if (recorded.paused || release) {
-        if (!release) await store.releaseQueue(this.owner, queue);
+        if (!release) await queues.releaseQueue(this.owner, queue);
         return 'stop';
       }
       if (nextAttemptId === null) return 'next';

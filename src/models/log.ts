@@ -67,5 +67,12 @@ export interface LogFilter {
   from?: number;
   to?: number;
   messageId?: number;
+  /** An identifier, matched against the search keys (`models/search-keys.ts`), or text. */
   q?: string;
+  /**
+   * How `q` matches: `prefix` (default; a search key equal to it or starting with it), `exact`
+   * (a search key equal to it), or `substring` (anywhere in the payload text; needs `from` and
+   * `to`, since it reads every payload in that range).
+   */
+  match?: 'prefix' | 'exact' | 'substring';
 }

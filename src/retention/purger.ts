@@ -1,10 +1,10 @@
 import type { RetentionSettings } from '../config.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { PurgeResult, Store } from '../store/store.ts';
+import type { PurgeResult, RetentionStore } from '../store/roles/retention-store.ts';
 
 export interface PurgerDeps {
-  store: Store;
+  retention: RetentionStore;
   clock: Clock;
   logger: Logger;
   settings: RetentionSettings;
@@ -14,7 +14,7 @@ export interface PurgerDeps {
 
 /**
  * Keeps the database from only growing: every `intervalMs` it deletes what has aged out (see
- * `Store.purge`), in batches of `batchSize` so the write lock is never held for long and
+ * `RetentionStore.purge`), in batches of `batchSize` so the write lock is never held for long and
  * deliveries go on between batches. A log still pending is never deleted, however old.
  */
 export class Purger {
@@ -32,7 +32,7 @@ export class Purger {
 
   /** One purge now, batch after batch until nothing more is due; the totals. */
   async purgeNow(): Promise<PurgeResult> {
-    const { store, clock, settings, idempotencyWindowMs } = this.#deps;
+    const { retention, clock, settings, idempotencyWindowMs } = this.#deps;
     const now = clock.now();
     const cut = {
       // logsMs 0 keeps every log; idempotency keys still expire.
@@ -42,7 +42,7 @@ export class Purger {
     };
     const total: PurgeResult = { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0 };
     for (;;) {
-      const purged = await store.purge(cut);
+      const purged = await retention.purge(cut);
       total.logs += purged.logs;
       total.messages += purged.messages;
       total.alerts += purged.alerts;

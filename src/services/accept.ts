@@ -4,11 +4,12 @@ import { ApiError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import { checkMeta } from '../models/meta.ts';
-import type { NewLog, Store } from '../store/store.ts';
+import { dataModelSearchKeys } from '../models/search-keys.ts';
+import type { IntakeStore, NewLog } from '../store/roles/intake-store.ts';
 import { newId } from '../lib/ids.ts';
 
 export interface AcceptDeps {
-  store: Store;
+  intake: IntakeStore;
   catalog: Catalog;
   clock: Clock;
   /** Called after the commit, to wake delivery. */
@@ -64,7 +65,7 @@ export async function acceptMessage(
     tail: { Logs: logs.map((l) => ({ ID: l.id, AttemptID: l.firstAttemptId })), Errors: [] },
   };
   const now = deps.clock.now();
-  const result = await deps.store.acceptMessage({
+  const result = await deps.intake.acceptMessage({
     orgId: source.orgId,
     sourceId: source.id,
     type: 'send',
@@ -72,6 +73,7 @@ export async function acceptMessage(
     eventType: meta.EventType,
     test: meta.Test,
     payload: request.rawBody,
+    searchKeys: dataModelSearchKeys(request.body),
     receivedAt: now,
     logs,
     idempotency:

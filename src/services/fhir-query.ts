@@ -2,6 +2,7 @@ import type { Catalog } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import { DESTINATION_STATUS_EXTENSION, operationOutcome, type OperationOutcome } from '../models/fhir.ts';
+import { fhirQuerySearchKeys } from '../models/search-keys.ts';
 import { recordQueryLog, type QueryDeps } from './query.ts';
 import { NO_ANSWER } from '../delivery/query-client.ts';
 import { newId } from '../lib/ids.ts';
@@ -97,6 +98,11 @@ export async function runFhirQuery(
     eventType: `${req.resourceType}.${req.operation.kind}`,
     test: false,
     payload: JSON.stringify({ method: req.method, url, body: req.body ?? null }),
+    searchKeys: fhirQuerySearchKeys({
+      search: req.search,
+      body: req.body,
+      id: req.operation.kind === 'read' ? req.operation.id : undefined,
+    }),
     receivedAt,
     destination,
     requestUrl: url,

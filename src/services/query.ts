@@ -7,11 +7,12 @@ import type { Logger } from '../lib/logger.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import type { AttemptOutcome } from '../models/log.ts';
 import { checkMeta, echoMeta } from '../models/meta.ts';
-import type { Store } from '../store/store.ts';
+import { dataModelSearchKeys } from '../models/search-keys.ts';
+import type { IntakeStore } from '../store/roles/intake-store.ts';
 import { newId } from '../lib/ids.ts';
 
 export interface QueryDeps {
-  store: Store;
+  intake: IntakeStore;
   catalog: Catalog;
   clock: Clock;
   logger: Logger;
@@ -74,6 +75,7 @@ export async function runQuery(
     eventType: meta.EventType,
     test: meta.Test,
     payload: rawBody,
+    searchKeys: dataModelSearchKeys(body),
     receivedAt,
     destination,
     requestUrl: destination.url,
@@ -95,6 +97,7 @@ export interface QueryLogEntry {
   eventType: string;
   test: boolean;
   payload: string;
+  searchKeys: string[];
   receivedAt: number;
   destination: Destination;
   requestUrl: string;
@@ -113,7 +116,7 @@ export interface QueryLogEntry {
  */
 export function recordQueryLog(deps: QueryDeps, entry: QueryLogEntry): void {
   const { result, failure } = entry;
-  deps.store
+  deps.intake
     .recordQuery({
       orgId: entry.source.orgId,
       sourceId: entry.source.id,
@@ -121,6 +124,7 @@ export function recordQueryLog(deps: QueryDeps, entry: QueryLogEntry): void {
       eventType: entry.eventType,
       test: entry.test,
       payload: entry.payload,
+      searchKeys: entry.searchKeys,
       receivedAt: entry.receivedAt,
       log: {
         id: entry.logId,

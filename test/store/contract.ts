@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, test } from 'node:test';
+import type { Alert } from '../../src/models/alert.ts';
 import type { Attempt } from '../../src/models/log.ts';
-import type {
-  AttemptRecord,
-  CatalogInput,
-  NewLog,
-  NewMessage,
-  QueueRef,
-  Store,
-} from '../../src/store/store.ts';
+import type { CatalogInput } from '../../src/store/roles/catalog-store.ts';
+import type { NewLog, NewMessage } from '../../src/store/roles/intake-store.ts';
+import type { AttemptRecord, ClaimedQueue, QueueRef } from '../../src/store/roles/queue-store.ts';
+import type { Store } from '../../src/store/store.ts';
 
 /**
  * The storage contract: what every implementation of `Store` promises, run against each of them
@@ -120,6 +117,7 @@ export function message(
     eventType: 'NewPatient',
     test: false,
     payload: JSON.stringify({ Meta: { DataModel: 'PatientAdmin' }, n: randomUUID() }),
+    searchKeys: [],
     receivedAt: NOW,
     logs,
     ...extra,
@@ -130,7 +128,7 @@ async function accept(
   store: Store,
   m: NewMessage,
 ): Promise<{ messageId: number; logIds: string[]; seqs: (number | null)[] }> {
-  const result = await store.acceptMessage(m);
+  const result = await store.intake.acceptMessage(m);
   assert.equal(result.kind, 'accepted');
   if (result.kind !== 'accepted') throw new Error('not accepted');
   return {
@@ -150,7 +148,8 @@ function attemptRecord(
     number?: number;
     retryAt?: number | null;
     release?: boolean;
-    afterAttempts?: number;
+    /** The alert the attempt raises (the delivery engine decides; the store records it). */
+    alert?: Alert['kind'];
     at?: number;
   } = {},
 ): AttemptRecord {
@@ -179,8 +178,20 @@ function attemptRecord(
       failedReason: outcome === 'failed' && !retry ? 'gave up' : null,
     },
     release: options.release ?? false,
-    leaseUntil: at + 30_000,
-    alert: { id: randomUUID(), afterAttempts: options.afterAttempts ?? 3 },
+    alert: options.alert
+      ? {
+          id: randomUUID(),
+          orgId: queue.orgId,
+          destinationId: queue.destinationId,
+          logId,
+          kind: options.alert,
+          attempts: attempt.number,
+          error: options.alert === 'failing' ? 'HTTP 500' : null,
+          createdAt: at + 5,
+          sentAt: null,
+          channels: [],
+        }
+      : null,
   };
 }
 
@@ -190,7 +201,8 @@ const claim = (
   now = NOW,
   limit = 10,
   exclude: QueueRef[] = [],
-): Promise<QueueRef[]> => store.claimQueues({ owner, now, leaseUntil: now + 30_000, limit, exclude });
+): Promise<ClaimedQueue[]> =>
+  store.queues.claimQueues({ owner, now, leaseUntil: now + 30_000, limit, exclude });
 
 const sortRefs = (refs: QueueRef[]): string[] => refs.map((q) => `${q.orgId}/${q.destinationId}`).sort();
 
@@ -216,12 +228,12 @@ export const V1_PENDING_FROM = { busy: 3, idle: 3 } as const;
 
 /** After migration 2 of the V1 history: `busy` delivers 3 then 4, `idle` nothing. */
 export async function assertV1Heads(store: Store): Promise<void> {
-  const heads = await store.headLogs({ orgId: 'org', destinationId: 'busy' }, 10);
+  const heads = await store.queues.headLogs({ orgId: 'org', destinationId: 'busy' }, 10);
   assert.deepEqual(
     heads.map((l) => l.sequence),
     [3, 4],
   );
-  assert.deepEqual(await store.headLogs({ orgId: 'org', destinationId: 'idle' }, 10), []);
+  assert.deepEqual(await store.queues.headLogs({ orgId: 'org', destinationId: 'idle' }, 10), []);
 }
 
 export function storeContract(name: string, open: OpenStore): void {
@@ -232,7 +244,7 @@ export function storeContract(name: string, open: OpenStore): void {
     beforeEach(async () => {
       ({ store, cleanup } = await open());
       await store.migrate();
-      await store.syncCatalog(catalog());
+      await store.catalog.syncCatalog(catalog());
     });
 
     afterEach(async () => {
@@ -243,9 +255,11 @@ export function storeContract(name: string, open: OpenStore): void {
     test('migrations are idempotent; ping; a setting is created once, even when asked for concurrently', async () => {
       await store.migrate();
       await store.ping();
-      const values = await Promise.all(['a', 'b', 'c', 'd'].map((v) => store.getOrCreateSetting('key', v)));
+      const values = await Promise.all(
+        ['a', 'b', 'c', 'd'].map((v) => store.catalog.getOrCreateSetting('key', v)),
+      );
       assert.equal(new Set(values).size, 1);
-      assert.equal(await store.getOrCreateSetting('key', 'later'), values[0]);
+      assert.equal(await store.catalog.getOrCreateSetting('key', 'later'), values[0]);
     });
 
     test('the catalog round-trips; a re-sync updates it and replaces keys and subscriptions', async () => {
@@ -259,7 +273,7 @@ export function storeContract(name: string, open: OpenStore): void {
           ),
         );
       const canonList = (list: object[]): string[] => list.map(canon).sort();
-      const loaded = await store.loadCatalog();
+      const loaded = await store.catalog.loadCatalog();
       const expected = catalog();
       for (const key of [
         'organizations',
@@ -276,8 +290,8 @@ export function storeContract(name: string, open: OpenStore): void {
       changed.destinations[0]!.url = 'http://127.0.0.1:9/new';
       changed.platformKeys = [{ orgId: 'acme', keyDigest: 'digest-acme-2' }, changed.platformKeys[1]!];
       changed.subscriptions = [changed.subscriptions[1]!];
-      await store.syncCatalog(changed);
-      const again = await store.loadCatalog();
+      await store.catalog.syncCatalog(changed);
+      const again = await store.catalog.loadCatalog();
       assert.equal(again.organizations.find((o) => o.id === 'acme')?.name, 'Acme Health');
       assert.equal(again.sources.find((s) => s.orgId === 'acme' && s.id === 'ehr')?.disabled, true);
       assert.equal(
@@ -301,7 +315,7 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.ok(second.messageId > first.messageId && filtered.messageId > second.messageId);
       const other = await accept(store, message(['app'], {}, 'other'));
       assert.deepEqual(other.seqs, [1], 'queues are per organization');
-      const log = await store.getLog('acme', filtered.logIds[0]!, NOW);
+      const log = await store.operators.getLog('acme', filtered.logIds[0]!, NOW);
       assert.equal(log?.log.status, 'filtered');
       assert.equal(log?.log.destinationId, null);
       assert.equal(log?.log.failedReason, 'none');
@@ -316,7 +330,7 @@ export function storeContract(name: string, open: OpenStore): void {
         app,
         Array.from({ length: 50 }, (_, i) => i + 1),
       );
-      const heads = await store.headLogs(APP, 100);
+      const heads = await store.queues.headLogs(APP, 100);
       assert.equal(heads.length, 50);
       assert.deepEqual(
         heads.map((h) => h.sequence),
@@ -330,23 +344,23 @@ export function storeContract(name: string, open: OpenStore): void {
           sourceId,
           idempotency: { key: 'k1', fingerprint, since, answer: `answer-${fingerprint}` },
         });
-      const first = await store.acceptMessage(keyed('f1'));
+      const first = await store.intake.acceptMessage(keyed('f1'));
       assert.equal(first.kind, 'accepted');
-      const replay = await store.acceptMessage(keyed('f1'));
+      const replay = await store.intake.acceptMessage(keyed('f1'));
       assert.equal(replay.kind, 'replayed');
       if (replay.kind === 'replayed' && first.kind === 'accepted') {
         assert.equal(replay.answer, 'answer-f1');
         assert.equal(replay.messageId, first.messageId);
       }
-      assert.equal((await store.acceptMessage(keyed('f2'))).kind, 'conflict');
-      assert.equal((await store.headLogs(APP, 10)).length, 1, 'nothing more stored');
+      assert.equal((await store.intake.acceptMessage(keyed('f2'))).kind, 'conflict');
+      assert.equal((await store.queues.headLogs(APP, 10)).length, 1, 'nothing more stored');
       assert.equal(
-        (await store.acceptMessage(keyed('f1', 0, 'lis'))).kind,
+        (await store.intake.acceptMessage(keyed('f1', 0, 'lis'))).kind,
         'accepted',
         'keys are per source',
       );
       assert.equal(
-        (await store.acceptMessage(keyed('f2', NOW + 1))).kind,
+        (await store.intake.acceptMessage(keyed('f2', NOW + 1))).kind,
         'accepted',
         'an expired key is forgotten',
       );
@@ -365,48 +379,52 @@ export function storeContract(name: string, open: OpenStore): void {
         logId: string,
         outcome: 'succeeded' | 'failed',
         at: number,
-        options: { retryAt?: null; afterAttempts?: number } = {},
+        options: { retryAt?: null; alert?: Alert['kind'] } = {},
       ): Promise<void> => {
-        const [head] = await store.headLogs(APP, 1);
+        const [head] = await store.queues.headLogs(APP, 1);
         assert.equal(head?.id, logId);
-        await store.recordAttempt(
+        await store.queues.recordAttempt(
           attemptRecord('A', APP, logId, head.nextAttemptId, outcome, { at, ...options }),
         );
       };
       await deliver(m1.logIds[0]!, 'succeeded', NOW);
       await deliver(m2.logIds[0]!, 'succeeded', NOW);
-      await deliver(m6.logIds[0]!, 'failed', NOW, { retryAt: null, afterAttempts: 1 });
-      await deliver(m4.logIds[0]!, 'succeeded', NOW + 100_000);
+      await deliver(m6.logIds[0]!, 'failed', NOW, { retryAt: null, alert: 'failing' });
+      await deliver(m4.logIds[0]!, 'succeeded', NOW + 100_000, { alert: 'recovered' });
       assert.equal(
-        (await store.listAlerts('acme', { limit: 10 })).alerts.length,
+        (await store.operators.listAlerts('acme', { limit: 10 })).alerts.length,
         2,
         'failing, then recovered',
       );
 
       const total = { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0 };
       for (let round = 0; round < 10; round++) {
-        const purged = await store.purge({ before: NOW + 50_000, idempotencyBefore: NOW + 1, limit: 2 });
+        const purged = await store.retention.purge({
+          before: NOW + 50_000,
+          idempotencyBefore: NOW + 1,
+          limit: 2,
+        });
         for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += purged[key];
         if (Object.values(purged).every((n) => n < 2)) break;
       }
       assert.deepEqual(total, { logs: 4, messages: 3, alerts: 1, idempotencyKeys: 1 });
       for (const gone of [m1.logIds[0], m2.logIds[0], m3.logIds[0], m6.logIds[0]])
-        assert.equal(await store.getLog('acme', gone!, NOW), undefined, `log ${gone} purged`);
+        assert.equal(await store.operators.getLog('acme', gone!, NOW), undefined, `log ${gone} purged`);
       // Pending logs stay, whatever their age, and so does the message they deliver.
-      const lab = await store.getLog('acme', m1.logIds[1]!, NOW);
+      const lab = await store.operators.getLog('acme', m1.logIds[1]!, NOW);
       assert.equal(lab?.log.status, 'pending');
       assert.ok(lab?.payload, 'the payload of a pending log is kept');
-      assert.equal((await store.getLog('acme', idempotent.logIds[0]!, NOW))?.log.status, 'pending');
+      assert.equal((await store.operators.getLog('acme', idempotent.logIds[0]!, NOW))?.log.status, 'pending');
       // Newer than the cut: kept, with its attempt.
-      assert.equal((await store.getLog('acme', m4.logIds[0]!, NOW))?.attempts.length, 1);
+      assert.equal((await store.operators.getLog('acme', m4.logIds[0]!, NOW))?.attempts.length, 1);
       assert.deepEqual(
-        (await store.listAlerts('acme', { limit: 10 })).alerts.map((a) => a.kind),
+        (await store.operators.listAlerts('acme', { limit: 10 })).alerts.map((a) => a.kind),
         ['recovered'],
       );
       // The idempotency key is forgotten: the same key is a new message now.
       assert.equal(
         (
-          await store.acceptMessage(
+          await store.intake.acceptMessage(
             message(['lab'], { idempotency: m5.idempotency!, receivedAt: NOW + 200_000 }),
           )
         ).kind,
@@ -415,8 +433,8 @@ export function storeContract(name: string, open: OpenStore): void {
       // Delivery goes on over a purged queue.
       const next = await accept(store, message(['app'], { receivedAt: NOW + 200_000 }));
       await deliver(next.logIds[0]!, 'succeeded', NOW + 200_000);
-      assert.deepEqual(await store.headLogs(APP, 10), []);
-      assert.deepEqual(await store.purge({ before: NOW, idempotencyBefore: NOW, limit: 10 }), {
+      assert.deepEqual(await store.queues.headLogs(APP, 10), []);
+      assert.deepEqual(await store.retention.purge({ before: NOW, idempotencyBefore: NOW, limit: 10 }), {
         logs: 0,
         messages: 0,
         alerts: 0,
@@ -427,30 +445,38 @@ export function storeContract(name: string, open: OpenStore): void {
     test('idempotency: concurrent requests with one key store one message', async () => {
       const results = await Promise.all(
         Array.from({ length: 8 }, () =>
-          store.acceptMessage(
+          store.intake.acceptMessage(
             message(['app'], { idempotency: { key: 'same', fingerprint: 'f', since: 0, answer: 'a' } }),
           ),
         ),
       );
       assert.equal(results.filter((r) => r.kind === 'accepted').length, 1);
       assert.equal(results.filter((r) => r.kind === 'replayed').length, 7);
-      assert.equal((await store.headLogs(APP, 10)).length, 1);
+      assert.equal((await store.queues.headLogs(APP, 10)).length, 1);
     });
 
     test('claimOnce: a key is used once until it expires', async () => {
-      assert.equal(await store.claimOnce('jti', 'x', NOW + 10, NOW), true);
-      assert.equal(await store.claimOnce('jti', 'x', NOW + 10, NOW + 5), false);
-      assert.equal(await store.claimOnce('refresh', 'x', NOW + 10, NOW + 5), true, 'kinds are separate');
-      assert.equal(await store.claimOnce('jti', 'x', NOW + 20, NOW + 10), true, 'expired: usable again');
+      assert.equal(await store.oneTimeKeys.claimOnce('jti', 'x', NOW + 10, NOW), true);
+      assert.equal(await store.oneTimeKeys.claimOnce('jti', 'x', NOW + 10, NOW + 5), false);
+      assert.equal(
+        await store.oneTimeKeys.claimOnce('refresh', 'x', NOW + 10, NOW + 5),
+        true,
+        'kinds are separate',
+      );
+      assert.equal(
+        await store.oneTimeKeys.claimOnce('jti', 'x', NOW + 20, NOW + 10),
+        true,
+        'expired: usable again',
+      );
     });
 
     test('hasClaim: true while a claimed key has not expired; claiming nothing itself', async () => {
-      assert.equal(await store.hasClaim('revoked', 'f', NOW), false);
-      assert.equal(await store.hasClaim('revoked', 'f', NOW), false, 'asking does not claim');
-      assert.equal(await store.claimOnce('revoked', 'f', NOW + 10, NOW), true);
-      assert.equal(await store.hasClaim('revoked', 'f', NOW + 9), true);
-      assert.equal(await store.hasClaim('other', 'f', NOW + 9), false, 'kinds are separate');
-      assert.equal(await store.hasClaim('revoked', 'f', NOW + 10), false, 'expired');
+      assert.equal(await store.oneTimeKeys.hasClaim('revoked', 'f', NOW), false);
+      assert.equal(await store.oneTimeKeys.hasClaim('revoked', 'f', NOW), false, 'asking does not claim');
+      assert.equal(await store.oneTimeKeys.claimOnce('revoked', 'f', NOW + 10, NOW), true);
+      assert.equal(await store.oneTimeKeys.hasClaim('revoked', 'f', NOW + 9), true);
+      assert.equal(await store.oneTimeKeys.hasClaim('other', 'f', NOW + 9), false, 'kinds are separate');
+      assert.equal(await store.oneTimeKeys.hasClaim('revoked', 'f', NOW + 10), false, 'expired');
     });
 
     test('leases: one owner at a time; taken over after expiry; exclude; renew; release', async () => {
@@ -464,46 +490,46 @@ export function storeContract(name: string, open: OpenStore): void {
         'expired: taken over',
       );
 
-      await store.renewLeases('B', [APP], NOW + 120_000);
-      await store.renewLeases('A', [LAB], NOW + 999_999);
+      await store.queues.renewLeases('B', [APP], NOW + 120_000);
+      await store.queues.renewLeases('A', [LAB], NOW + 999_999);
       assert.deepEqual(
         sortRefs(await claim(store, 'C', NOW + 100_000)),
         ['acme/lab'],
         'only the owner renews',
       );
 
-      await store.releaseQueue('A', APP);
+      await store.queues.releaseQueue('A', APP);
       assert.deepEqual(
         await claim(store, 'D', NOW + 100_000),
         [],
         "releasing someone else's lease does nothing",
       );
-      await store.releaseQueue('B', APP);
+      await store.queues.releaseQueue('B', APP);
       assert.deepEqual(
         sortRefs(await claim(store, 'D', NOW + 100_000, 10, [APP])),
         [],
         'exclude is honoured',
       );
       assert.deepEqual(sortRefs(await claim(store, 'D', NOW + 100_000)), ['acme/app']);
-      await store.releaseLeases('D');
-      await store.releaseLeases('C');
+      await store.queues.releaseLeases('D');
+      await store.queues.releaseLeases('C');
       assert.deepEqual(sortRefs(await claim(store, 'E', NOW + 100_000, 1)).length, 1, 'limit is honoured');
-      await store.releaseLeases();
+      await store.queues.releaseLeases();
       assert.deepEqual(sortRefs(await claim(store, 'F', NOW + 100_000)), ['acme/app', 'acme/lab']);
     });
 
     test('claims skip paused queues, empty queues and heads not yet due; nextDueAt says when', async () => {
-      assert.equal(await store.nextDueAt('A'), null, 'nothing waits');
+      assert.equal(await store.queues.nextDueAt('A'), null, 'nothing waits');
       const { logIds } = await accept(store, message(['app']));
       await accept(store, message(['lab']));
-      assert.ok(await store.setQueuePaused('acme', 'lab', { by: 'ops', reason: null, at: NOW }));
-      assert.equal(await store.nextDueAt('A'), NOW);
+      assert.ok(await store.operators.setQueuePaused('acme', 'lab', { by: 'ops', reason: null, at: NOW }));
+      assert.equal(await store.queues.nextDueAt('A'), NOW);
       assert.deepEqual(sortRefs(await claim(store, 'A')), ['acme/app'], 'paused queue not claimed');
-      assert.equal(await store.nextDueAt('A'), null, "the owner's own queues are left out");
-      assert.equal(await store.nextDueAt('B'), NOW + 30_000, "another's: when its lease expires");
+      assert.equal(await store.queues.nextDueAt('A'), null, "the owner's own queues are left out");
+      assert.equal(await store.queues.nextDueAt('B'), NOW + 30_000, "another's: when its lease expires");
 
-      const [queue] = await store.headLogs(APP, 1);
-      const failed = await store.recordAttempt(
+      const [queue] = await store.queues.headLogs(APP, 1);
+      const failed = await store.queues.recordAttempt(
         attemptRecord('A', APP, logIds[0]!, queue!.nextAttemptId, 'failed', {
           retryAt: NOW + 60_000,
           release: true,
@@ -511,10 +537,10 @@ export function storeContract(name: string, open: OpenStore): void {
       );
       assert.equal(failed.leaseHeld, true);
       assert.deepEqual(await claim(store, 'A', NOW + 1_000), [], 'the head is not due yet');
-      assert.equal(await store.nextDueAt('A'), NOW + 60_000);
+      assert.equal(await store.queues.nextDueAt('A'), NOW + 60_000);
       assert.deepEqual(sortRefs(await claim(store, 'A', NOW + 60_000)), ['acme/app']);
 
-      assert.ok(await store.setQueuePaused('acme', 'lab', null));
+      assert.ok(await store.operators.setQueuePaused('acme', 'lab', null));
       assert.deepEqual(sortRefs(await claim(store, 'B', NOW + 60_000)), ['acme/lab'], 'resumed');
     });
 
@@ -525,7 +551,7 @@ export function storeContract(name: string, open: OpenStore): void {
         sent.push(m);
         await accept(store, m);
       }
-      const heads = await store.headLogs(APP, 3);
+      const heads = await store.queues.headLogs(APP, 3);
       assert.deepEqual(
         heads.map((h) => h.sequence),
         [1, 2, 3],
@@ -535,30 +561,30 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(heads[2]!.test, true);
       assert.equal(heads[0]!.attemptCount, 0);
       assert.equal(heads[0]!.nextAttemptId, sent[0]!.logs[0]!.firstAttemptId);
-      assert.deepEqual(await store.headLogs(LAB, 3), []);
+      assert.deepEqual(await store.queues.headLogs(LAB, 3), []);
     });
 
     test('recordAttempt: success moves the head on; failure keeps it pending; release; lost lease writes nothing', async () => {
       const a = await accept(store, message(['app']));
       const b = await accept(store, message(['app']));
       await claim(store, 'A');
-      const [head] = await store.headLogs(APP, 1);
-      const failed = await store.recordAttempt(
+      const [head] = await store.queues.headLogs(APP, 1);
+      const failed = await store.queues.recordAttempt(
         attemptRecord('A', APP, a.logIds[0]!, head!.nextAttemptId, 'failed'),
       );
       assert.deepEqual(failed, { leaseHeld: true, paused: false });
-      const [retrying] = await store.headLogs(APP, 1);
+      const [retrying] = await store.queues.headLogs(APP, 1);
       assert.equal(retrying!.id, a.logIds[0]);
       assert.equal(retrying!.attemptCount, 1);
       assert.equal(retrying!.nextAttemptAt, NOW + 1_000);
 
-      const ok = await store.recordAttempt(
+      const ok = await store.queues.recordAttempt(
         attemptRecord('A', APP, a.logIds[0]!, retrying!.nextAttemptId, 'succeeded', { number: 2 }),
       );
       assert.equal(ok.leaseHeld, true);
-      const [next] = await store.headLogs(APP, 1);
+      const [next] = await store.queues.headLogs(APP, 1);
       assert.equal(next!.id, b.logIds[0]);
-      const detail = await store.getLog('acme', a.logIds[0]!, NOW);
+      const detail = await store.operators.getLog('acme', a.logIds[0]!, NOW);
       assert.equal(detail?.log.status, 'succeeded');
       assert.deepEqual(
         detail?.attempts.map((x) => [x.number, x.outcome, x.statusCode]),
@@ -570,15 +596,15 @@ export function storeContract(name: string, open: OpenStore): void {
 
       // The lease expires and B takes the queue over: A's late result is not recorded.
       assert.deepEqual(sortRefs(await claim(store, 'B', NOW + 30_001)), ['acme/app']);
-      const late = await store.recordAttempt(
+      const late = await store.queues.recordAttempt(
         attemptRecord('A', APP, b.logIds[0]!, next!.nextAttemptId, 'succeeded'),
       );
       assert.equal(late.leaseHeld, false);
-      const still = await store.getLog('acme', b.logIds[0]!, NOW);
+      const still = await store.operators.getLog('acme', b.logIds[0]!, NOW);
       assert.equal(still?.log.status, 'pending');
       assert.deepEqual(still?.attempts, []);
 
-      const released = await store.recordAttempt(
+      const released = await store.queues.recordAttempt(
         attemptRecord('B', APP, b.logIds[0]!, next!.nextAttemptId, 'failed', {
           release: true,
           retryAt: NOW + 50_000,
@@ -591,65 +617,76 @@ export function storeContract(name: string, open: OpenStore): void {
     test('recordAttempt reports a pause taken while delivering', async () => {
       const { logIds } = await accept(store, message(['app']));
       await claim(store, 'A');
-      const [head] = await store.headLogs(APP, 1);
-      await store.setQueuePaused('acme', 'app', { by: 'ops', reason: 'maintenance', at: NOW });
-      const result = await store.recordAttempt(
+      const [head] = await store.queues.headLogs(APP, 1);
+      await store.operators.setQueuePaused('acme', 'app', { by: 'ops', reason: 'maintenance', at: NOW });
+      const result = await store.queues.recordAttempt(
         attemptRecord('A', APP, logIds[0]!, head!.nextAttemptId, 'succeeded'),
       );
       assert.deepEqual(result, { leaseHeld: true, paused: true });
     });
 
-    test('alerts: failing once at the Nth failure, recovered on the next success, listed and sent once', async () => {
+    test('alerts: recorded with the attempt that raised them; the open alert shows at the next claim; listed and sent once', async () => {
       const { logIds } = await accept(store, message(['app']));
-      await claim(store, 'A');
-      const raised = [];
-      let attemptId = (await store.headLogs(APP, 1))[0]!.nextAttemptId;
-      for (let n = 1; n <= 5; n++) {
-        const record = attemptRecord('A', APP, logIds[0]!, attemptId, 'failed', {
-          number: n,
-          afterAttempts: 3,
-        });
-        const result = await store.recordAttempt(record);
-        if (result.alert) raised.push({ n, alert: result.alert });
-        attemptId = record.log.nextAttemptId!;
-      }
-      assert.equal(raised.length, 1, 'one failing alert while the queue stays failing');
-      assert.equal(raised[0]!.n, 3);
-      assert.equal(raised[0]!.alert.kind, 'failing');
-      assert.equal(raised[0]!.alert.attempts, 3);
-      assert.equal(raised[0]!.alert.error, 'HTTP 500');
-      const recovered = await store.recordAttempt(
-        attemptRecord('A', APP, logIds[0]!, attemptId, 'succeeded', { number: 6 }),
-      );
-      assert.equal(recovered.alert?.kind, 'recovered');
-      assert.equal(recovered.alert?.logId, logIds[0]);
+      assert.equal((await claim(store, 'A'))[0]!.openAlertLogId, null);
+      let attemptId = (await store.queues.headLogs(APP, 1))[0]!.nextAttemptId;
+      const failing = attemptRecord('A', APP, logIds[0]!, attemptId, 'failed', {
+        number: 3,
+        alert: 'failing',
+        release: true,
+      });
+      assert.deepEqual(await store.queues.recordAttempt(failing), { leaseHeld: true, paused: false });
+      // The next runner of the queue learns that its alert is open, from whatever instance.
+      const [again] = await claim(store, 'B', NOW + 1_000);
+      assert.equal(again?.openAlertLogId, logIds[0]);
+      attemptId = failing.log.nextAttemptId!;
+      // A record without the lease writes no alert either.
+      const stale = attemptRecord('A', APP, logIds[0]!, attemptId, 'succeeded', {
+        number: 4,
+        alert: 'recovered',
+      });
+      assert.equal((await store.queues.recordAttempt(stale)).leaseHeld, false);
+      assert.equal((await store.alerts.unsentAlerts(10)).length, 1);
+      const recovered = attemptRecord('B', APP, logIds[0]!, attemptId, 'succeeded', {
+        number: 4,
+        alert: 'recovered',
+        release: true,
+      });
+      await store.queues.recordAttempt(recovered);
+      assert.equal((await claim(store, 'C', NOW + 2_000)).length, 0, 'nothing left to deliver');
+      await accept(store, message(['app']));
+      assert.equal((await claim(store, 'C', NOW + 2_000))[0]?.openAlertLogId, null, 'recovered closes it');
 
-      const unsent = await store.unsentAlerts(10);
+      const unsent = await store.alerts.unsentAlerts(10);
       assert.deepEqual(
         unsent.map((a) => a.kind),
         ['failing', 'recovered'],
         'oldest first',
       );
-      await store.markAlertSent(
+      assert.deepEqual(
+        { ...unsent[0]!, id: undefined },
+        { ...failing.alert!, id: undefined },
+        'stored as the delivery engine decided it',
+      );
+      await store.alerts.markAlertSent(
         unsent[0]!.id,
         [{ channel: 'email', target: 'ops@acme.example', ok: true, error: null }],
         NOW + 7,
       );
       assert.deepEqual(
-        (await store.unsentAlerts(10)).map((a) => a.kind),
+        (await store.alerts.unsentAlerts(10)).map((a) => a.kind),
         ['recovered'],
       );
-      const page1 = await store.listAlerts('acme', { limit: 1 });
+      const page1 = await store.operators.listAlerts('acme', { limit: 1 });
       assert.equal(page1.alerts[0]!.kind, 'recovered', 'newest first');
       assert.ok(page1.nextCursor);
-      const page2 = await store.listAlerts('acme', { limit: 1, cursor: page1.nextCursor });
+      const page2 = await store.operators.listAlerts('acme', { limit: 1, cursor: page1.nextCursor });
       assert.equal(page2.alerts[0]!.kind, 'failing');
       assert.equal(page2.alerts[0]!.sentAt, NOW + 7);
       assert.deepEqual(page2.alerts[0]!.channels, [
         { channel: 'email', target: 'ops@acme.example', ok: true, error: null },
       ]);
       assert.equal(page2.nextCursor, null);
-      assert.deepEqual((await store.listAlerts('other', { limit: 10 })).alerts, []);
+      assert.deepEqual((await store.operators.listAlerts('other', { limit: 10 })).alerts, []);
     });
 
     test('searchLogs: filters, newest first, cursor paging without gaps or repeats', async () => {
@@ -660,6 +697,7 @@ export function storeContract(name: string, open: OpenStore): void {
           test: i === 3,
           eventType: i === 4 ? 'Arrival' : 'NewPatient',
           payload: JSON.stringify({ Patient: { Name: `needle-${i}` } }),
+          searchKeys: [`needle-${i}`, `mrn-${i % 3}`],
         });
         ids.push((await accept(store, m)).logIds[0]!);
       }
@@ -667,7 +705,7 @@ export function storeContract(name: string, open: OpenStore): void {
         const seen: string[] = [];
         let cursor: string | undefined;
         for (;;) {
-          const page = await store.searchLogs(
+          const page = await store.operators.searchLogs(
             'acme',
             filter,
             cursor === undefined ? { limit } : { limit, cursor },
@@ -686,37 +724,55 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.deepEqual(await all({ status: 'succeeded' }), []);
       assert.deepEqual(await all({ from: NOW + 20, to: NOW + 40 }), [ids[4], ids[3], ids[2]]);
       assert.deepEqual(await all({ q: 'needle-6' }), [ids[6]]);
-      const detail = await store.getLog('acme', ids[2]!, NOW);
+      assert.deepEqual(await all({ q: ' NEEDLE-' }), [...ids].reverse(), 'a prefix, in any case');
+      assert.deepEqual(await all({ q: 'mrn-1', destinationId: 'app' }), [ids[4]], 'with the other filters');
+      assert.deepEqual(await all({ q: 'needle-', match: 'exact' }), []);
+      assert.deepEqual(await all({ q: 'needle-3', match: 'exact' }), [ids[3]]);
+      assert.deepEqual(await all({ q: 'needle', from: NOW + 20, to: NOW + 30 }, 1), [ids[3], ids[2]]);
+      assert.deepEqual(
+        await all({ q: 'Name":"needle-5', match: 'substring', from: NOW, to: NOW + 100 }),
+        [ids[5]],
+        'substring: the payload text of the date range',
+      );
+      const detail = await store.operators.getLog('acme', ids[2]!, NOW);
       assert.deepEqual(await all({ messageId: detail!.log.messageId }), [ids[2]]);
       assert.deepEqual(await all({ sourceId: 'lis' }), []);
-      assert.deepEqual((await store.searchLogs('other', {}, { limit: 10 }, NOW)).logs, []);
+      assert.deepEqual((await store.operators.searchLogs('other', {}, { limit: 10 }, NOW)).logs, []);
     });
 
     test('another organization sees nothing: logs, queues, retry, pause, skip', async () => {
       const { logIds } = await accept(store, message(['app']));
       const logId = logIds[0]!;
-      assert.equal(await store.getLog('other', logId, NOW), undefined);
+      assert.equal(await store.operators.getLog('other', logId, NOW), undefined);
       assert.equal(
-        await store.retryLog('other', logId, { id: randomUUID(), firstAttemptId: randomUUID() }, NOW),
+        await store.operators.retryLog(
+          'other',
+          logId,
+          { id: randomUUID(), firstAttemptId: randomUUID() },
+          NOW,
+        ),
         undefined,
       );
-      assert.equal(await store.getQueue('other', 'lab', NOW), undefined);
-      assert.equal(await store.setQueuePaused('other', 'lab', { by: 'x', reason: null, at: NOW }), false);
-      assert.deepEqual(await store.skipHead('other', 'lab', { by: 'x', reason: null, at: NOW }), {
+      assert.equal(await store.operators.getQueue('other', 'lab', NOW), undefined);
+      assert.equal(
+        await store.operators.setQueuePaused('other', 'lab', { by: 'x', reason: null, at: NOW }),
+        false,
+      );
+      assert.deepEqual(await store.operators.skipHead('other', 'lab', { by: 'x', reason: null, at: NOW }), {
         error: 'not_found',
       });
       assert.equal(
-        (await store.getQueue('other', 'app', NOW))?.depth,
+        (await store.operators.getQueue('other', 'app', NOW))?.depth,
         0,
         "other's own queue of the same name is its own",
       );
-      assert.equal((await store.getQueue('acme', 'app', NOW))?.depth, 1);
+      assert.equal((await store.operators.getQueue('acme', 'app', NOW))?.depth, 1);
     });
 
     test('log detail: payload, attempts, related logs; state derived from lease and attempts', async () => {
       const m = message(['app', 'lab']);
       const { logIds } = await accept(store, m);
-      const detail = await store.getLog('acme', logIds[0]!, NOW);
+      const detail = await store.operators.getLog('acme', logIds[0]!, NOW);
       assert.deepEqual(detail?.payload, JSON.parse(m.payload));
       assert.equal(detail?.log.state, 'queued');
       assert.equal(detail?.log.sequence, 1);
@@ -725,12 +781,12 @@ export function storeContract(name: string, open: OpenStore): void {
         [logIds[1]],
       );
       await claim(store, 'A');
-      assert.equal((await store.getLog('acme', logIds[0]!, NOW))?.log.state, 'processing');
-      const [head] = await store.headLogs(APP, 1);
-      await store.recordAttempt(
+      assert.equal((await store.operators.getLog('acme', logIds[0]!, NOW))?.log.state, 'processing');
+      const [head] = await store.queues.headLogs(APP, 1);
+      await store.queues.recordAttempt(
         attemptRecord('A', APP, logIds[0]!, head!.nextAttemptId, 'failed', { release: true }),
       );
-      const after = await store.getLog('acme', logIds[0]!, NOW);
+      const after = await store.operators.getLog('acme', logIds[0]!, NOW);
       assert.equal(after?.log.state, 'retrying');
       assert.equal(after?.log.attemptCount, 1);
       assert.equal(after?.attempts[0]?.responseExcerpt, 'boom');
@@ -739,12 +795,12 @@ export function storeContract(name: string, open: OpenStore): void {
     test('retryLog: a linked copy at the back of the queue, also of a delivered log', async () => {
       const a = await accept(store, message(['app']));
       await claim(store, 'A');
-      const [head] = await store.headLogs(APP, 1);
-      await store.recordAttempt(
+      const [head] = await store.queues.headLogs(APP, 1);
+      await store.queues.recordAttempt(
         attemptRecord('A', APP, a.logIds[0]!, head!.nextAttemptId, 'succeeded', { release: true }),
       );
       const b = await accept(store, message(['app']));
-      const copy = await store.retryLog(
+      const copy = await store.operators.retryLog(
         'acme',
         a.logIds[0]!,
         { id: randomUUID(), firstAttemptId: randomUUID() },
@@ -754,34 +810,39 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(copy.retryOf, a.logIds[0]);
       assert.equal(copy.status, 'pending');
       assert.equal(copy.sequence, 3);
-      assert.equal(copy.messageId, (await store.getLog('acme', a.logIds[0]!, NOW))?.log.messageId);
+      assert.equal(copy.messageId, (await store.operators.getLog('acme', a.logIds[0]!, NOW))?.log.messageId);
       assert.deepEqual(
-        (await store.headLogs(APP, 10)).map((l) => l.id),
+        (await store.queues.headLogs(APP, 10)).map((l) => l.id),
         [b.logIds[0], copy.id],
       );
       assert.equal(
-        await store.retryLog('acme', 'no-such-log', { id: randomUUID(), firstAttemptId: randomUUID() }, NOW),
+        await store.operators.retryLog(
+          'acme',
+          'no-such-log',
+          { id: randomUUID(), firstAttemptId: randomUUID() },
+          NOW,
+        ),
         undefined,
       );
     });
 
     test('queue view, pause and resume; skip needs a paused queue with a head', async () => {
-      const empty = await store.getQueue('acme', 'app', NOW);
+      const empty = await store.operators.getQueue('acme', 'app', NOW);
       assert.equal(empty?.state, 'active');
       assert.equal(empty?.depth, 0);
       assert.equal(empty?.head, null);
-      assert.deepEqual(await store.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW }), {
+      assert.deepEqual(await store.operators.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW }), {
         error: 'not_paused',
       });
 
       const a = await accept(store, message(['app'], { receivedAt: NOW }));
       const b = await accept(store, message(['app'], { receivedAt: NOW + 10 }));
       await claim(store, 'A');
-      const [head] = await store.headLogs(APP, 1);
-      await store.recordAttempt(
+      const [head] = await store.queues.headLogs(APP, 1);
+      await store.queues.recordAttempt(
         attemptRecord('A', APP, a.logIds[0]!, head!.nextAttemptId, 'failed', { release: true }),
       );
-      const blocked = await store.getQueue('acme', 'app', NOW);
+      const blocked = await store.operators.getQueue('acme', 'app', NOW);
       assert.equal(blocked?.state, 'blocked');
       assert.equal(blocked?.depth, 2);
       assert.equal(blocked?.oldestQueuedAt, NOW);
@@ -789,40 +850,50 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(blocked?.lastError?.statusCode, 500);
       assert.equal(blocked?.lastError?.attemptId, head!.nextAttemptId);
 
-      assert.ok(await store.setQueuePaused('acme', 'app', { by: 'ops', reason: 'poison', at: NOW + 1 }));
-      const paused = await store.getQueue('acme', 'app', NOW);
+      assert.ok(
+        await store.operators.setQueuePaused('acme', 'app', { by: 'ops', reason: 'poison', at: NOW + 1 }),
+      );
+      const paused = await store.operators.getQueue('acme', 'app', NOW);
       assert.equal(paused?.state, 'paused');
       assert.deepEqual(paused?.paused, { by: 'ops', reason: 'poison', at: NOW + 1 });
 
-      const skipped = await store.skipHead('acme', 'app', { by: 'ops', reason: 'poison', at: NOW + 2 });
+      const skipped = await store.operators.skipHead('acme', 'app', {
+        by: 'ops',
+        reason: 'poison',
+        at: NOW + 2,
+      });
       assert.ok('skipped' in skipped);
       if ('skipped' in skipped) {
         assert.equal(skipped.skipped.id, a.logIds[0]);
         assert.equal(skipped.skipped.status, 'failed');
         assert.match(skipped.skipped.failedReason ?? '', /ops/);
       }
-      assert.equal((await store.getQueue('acme', 'app', NOW))?.head?.id, b.logIds[0]);
-      await store.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW + 3 });
-      assert.deepEqual(await store.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW + 4 }), {
-        error: 'empty',
-      });
-      assert.ok(await store.setQueuePaused('acme', 'app', null));
-      const resumed = await store.getQueue('acme', 'app', NOW);
+      assert.equal((await store.operators.getQueue('acme', 'app', NOW))?.head?.id, b.logIds[0]);
+      await store.operators.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW + 3 });
+      assert.deepEqual(
+        await store.operators.skipHead('acme', 'app', { by: 'ops', reason: null, at: NOW + 4 }),
+        {
+          error: 'empty',
+        },
+      );
+      assert.ok(await store.operators.setQueuePaused('acme', 'app', null));
+      const resumed = await store.operators.getQueue('acme', 'app', NOW);
       assert.equal(resumed?.state, 'active');
       assert.equal(resumed?.paused, null);
       assert.equal(resumed?.depth, 0);
-      assert.equal(await store.setQueuePaused('acme', 'nope', null), false);
+      assert.equal(await store.operators.setQueuePaused('acme', 'nope', null), false);
     });
 
     test('recordQuery: a request log with its attempt, searchable, never queued', async () => {
       const logId = randomUUID();
-      await store.recordQuery({
+      await store.intake.recordQuery({
         orgId: 'acme',
         sourceId: 'ehr',
         dataModel: 'PatientSearch',
         eventType: 'Query',
         test: false,
         payload: JSON.stringify({ Meta: { DataModel: 'PatientSearch' } }),
+        searchKeys: ['q-mrn-1'],
         receivedAt: NOW,
         log: { id: logId, destinationId: 'app', status: 'failed', failedReason: 'Destination answered 500' },
         attempt: {
@@ -838,26 +909,26 @@ export function storeContract(name: string, open: OpenStore): void {
           outcome: 'failed',
         },
       });
-      const found = await store.searchLogs('acme', { dataModel: 'PatientSearch' }, { limit: 10 }, NOW);
+      const found = await store.operators.searchLogs('acme', { q: 'q-mrn-1' }, { limit: 10 }, NOW);
       assert.deepEqual(
         found.logs.map((l) => [l.id, l.type, l.status, l.sequence]),
         [[logId, 'request', 'failed', null]],
       );
-      const detail = await store.getLog('acme', logId, NOW);
+      const detail = await store.operators.getLog('acme', logId, NOW);
       assert.equal(detail?.attempts[0]?.durationMs, 12);
       assert.equal(detail?.log.failedReason, 'Destination answered 500');
-      assert.deepEqual(await store.headLogs(APP, 10), []);
+      assert.deepEqual(await store.queues.headLogs(APP, 10), []);
     });
 
     test('hostile text (U+0000, lone surrogates, 1 MB excerpts) is stored without failing the write', async () => {
       const { logIds } = await accept(store, message(['app'], { eventType: 'New\u0000Patient\ud800' }));
       await claim(store, 'A');
-      const [head] = await store.headLogs(APP, 1);
+      const [head] = await store.queues.headLogs(APP, 1);
       const record = attemptRecord('A', APP, logIds[0]!, head!.nextAttemptId, 'succeeded');
       record.attempt.responseExcerpt = `bin\u0000ary${'x'.repeat(1_000_000)}`;
-      const result = await store.recordAttempt(record);
+      const result = await store.queues.recordAttempt(record);
       assert.equal(result.leaseHeld, true);
-      const detail = await store.getLog('acme', logIds[0]!, NOW);
+      const detail = await store.operators.getLog('acme', logIds[0]!, NOW);
       assert.equal(detail?.log.status, 'succeeded');
       assert.ok((detail?.attempts[0]?.responseExcerpt?.length ?? 0) > 1_000_000);
     });

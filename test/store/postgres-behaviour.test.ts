@@ -3,9 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
-import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.ts';
+import { loadMigrations } from '../../src/store/sql/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import type { QueueRef } from '../../src/store/store.ts';
+import type { QueueRef } from '../../src/store/roles/queue-store.ts';
+
+const PG_MIGRATIONS = loadMigrations(new URL('../../src/store/postgres/migrations/', import.meta.url));
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
 import { assertV1Heads, catalog, message, V1_LOGS, V1_PENDING_FROM, V1_QUEUES } from './contract.ts';
 
@@ -54,8 +56,8 @@ test('instances starting at once: every migrate() succeeds and each migration is
       PG_MIGRATIONS.map((m) => ({ id: m.id, n: 1 })),
     );
     // And the schema they made works.
-    await stores[0]!.syncCatalog(catalog());
-    await stores[1]!.acceptMessage(message(['app']));
+    await stores[0]!.catalog.syncCatalog(catalog());
+    await stores[1]!.intake.acceptMessage(message(['app']));
   } finally {
     await Promise.all(stores.map((store) => store.close()));
     await database.drop();
@@ -100,10 +102,12 @@ test('commits are durable even when the database defaults to synchronous_commit 
     // A single statement, a transaction, and the group-committed accept path; several at once so
     // that more than one pool connection is used.
     await Promise.all([
-      store
+      store.catalog
         .syncCatalog(catalog())
-        .then(() => Promise.all(Array.from({ length: 8 }, () => store.acceptMessage(message(['app']))))),
-      ...Array.from({ length: 8 }, (_, i) => store.getOrCreateSetting(`key${i}`, 'value')),
+        .then(() =>
+          Promise.all(Array.from({ length: 8 }, () => store.intake.acceptMessage(message(['app'])))),
+        ),
+      ...Array.from({ length: 8 }, (_, i) => store.catalog.getOrCreateSetting(`key${i}`, 'value')),
     ]);
     const seen = await withClient(
       database.url,
@@ -132,7 +136,7 @@ describe('claims skip a queue another connection has locked (FOR UPDATE SKIP LOC
     database = await createTestDatabase('skiplocked');
     store = new PostgresStore({ url: database.url, poolSize: 4 });
     await store.migrate();
-    await store.syncCatalog(catalog());
+    await store.catalog.syncCatalog(catalog());
   });
 
   after(async () => {
@@ -146,7 +150,7 @@ describe('claims skip a queue another connection has locked (FOR UPDATE SKIP LOC
       ['acme', 'lab'],
       ['other', 'app'],
     ] as const)
-      await store.acceptMessage(message([destinationId], {}, orgId));
+      await store.intake.acceptMessage(message([destinationId], {}, orgId));
 
     const locker = new pg.Client({ connectionString: database.url });
     await locker.connect();
@@ -159,7 +163,13 @@ describe('claims skip a queue another connection has locked (FOR UPDATE SKIP LOC
       assert.equal(locked.rowCount, 1);
 
       const started = Date.now();
-      claim = store.claimQueues({ owner: 'one', now: NOW, leaseUntil: NOW + 30_000, limit: 10, exclude: [] });
+      claim = store.queues.claimQueues({
+        owner: 'one',
+        now: NOW,
+        leaseUntil: NOW + 30_000,
+        limit: 10,
+        exclude: [],
+      });
       let timer: NodeJS.Timeout | undefined;
       const claimed = await Promise.race([
         claim,
@@ -178,7 +188,7 @@ describe('claims skip a queue another connection has locked (FOR UPDATE SKIP LOC
     }
 
     // Freed, the skipped queue is claimed like any other.
-    const later = await store.claimQueues({
+    const later = await store.queues.claimQueues({
       owner: 'two',
       now: NOW,
       leaseUntil: NOW + 30_000,
@@ -198,7 +208,7 @@ test('migration 2 starts each queue at its first pending log, so a database from
   try {
     await withClient(database.url, async (client) => {
       await client.query('CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
-      await client.query(PG_MIGRATIONS[0]!.sql);
+      await client.query(PG_MIGRATIONS[0]!.statements[0]!);
       await client.query(`INSERT INTO schema_migrations VALUES (1, 'core');
         INSERT INTO queues (org_id, destination_id, next_seq) VALUES ${V1_QUEUES.map((q) => `('org', '${q.destination}', ${q.nextSeq})`).join(', ')};
         INSERT INTO messages (org_id, source_id, payload, received_at) VALUES ('org', 'src', '{}', 0);`);

@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { openWorkerStore } from '../../src/store/sqlite/worker-store.ts';
-import type { NewMessage } from '../../src/store/store.ts';
+import type { NewMessage } from '../../src/store/roles/intake-store.ts';
 import { catalog, message as storeMessage } from './contract.ts';
 
 /**
@@ -106,17 +106,19 @@ test('group commit: writes issued in one turn of the event loop share one commit
   const { store } = openWithConnection(path);
   try {
     await store.migrate();
-    await store.syncCatalog(catalog());
+    await store.catalog.syncCatalog(catalog());
 
     // One at a time: one commit each (this is what the counter sees for separate transactions).
     // Nothing checkpoints this store (`checkpoints: 'external'`), so the WAL only grows.
     const before = walCommits(path);
-    for (let n = 0; n < 5; n++) await store.acceptMessage(message(n));
+    for (let n = 0; n < 5; n++) await store.intake.acceptMessage(message(n));
     assert.equal(commitsSince(path, before), 5, 'writes awaited one by one commit one by one');
 
     // Twenty in one turn of the event loop: one transaction, one commit, one fsync.
     const start = walCommits(path);
-    const accepted = await Promise.all(Array.from({ length: 20 }, (_, n) => store.acceptMessage(message(n))));
+    const accepted = await Promise.all(
+      Array.from({ length: 20 }, (_, n) => store.intake.acceptMessage(message(n))),
+    );
     assert.equal(commitsSince(path, start), 1, 'twenty concurrent writes share one commit');
     const ids = accepted.map((a) => (a.kind === 'accepted' ? a.messageId : a.kind));
     assert.equal(new Set(ids).size, 20, 'each write was stored as its own message');
@@ -129,11 +131,11 @@ test('group commit through the worker thread the server uses: one turn of calls,
   const store = openWorkerStore(path);
   try {
     await store.migrate();
-    await store.syncCatalog(catalog());
-    await store.acceptMessage(message(0));
+    await store.catalog.syncCatalog(catalog());
+    await store.intake.acceptMessage(message(0));
     // The checkpointer thread may start the WAL over meanwhile; commitsSince counts across that.
     const start = walCommits(path);
-    await Promise.all(Array.from({ length: 20 }, (_, n) => store.acceptMessage(message(n))));
+    await Promise.all(Array.from({ length: 20 }, (_, n) => store.intake.acceptMessage(message(n))));
     assert.equal(commitsSince(path, start), 1, 'twenty concurrent writes share one commit');
   } finally {
     await store.close();

@@ -41,11 +41,13 @@ test('the worker store checkpoints from its own thread: the WAL reaches the data
   const store = openWorkerStore(path);
   try {
     await store.migrate();
-    await store.syncCatalog(catalog());
+    await store.catalog.syncCatalog(catalog());
     const payload = JSON.stringify({ pad: 'x'.repeat(10_000) });
     for (let round = 0; round < 4; round++) {
       await Promise.all(
-        Array.from({ length: 250 }, () => store.acceptMessage(message(['app'], { payload, receivedAt: 1 }))),
+        Array.from({ length: 250 }, () =>
+          store.intake.acceptMessage(message(['app'], { payload, receivedAt: 1 })),
+        ),
       );
     }
     // About 10 MB went through the WAL; the writer itself never checkpoints.
@@ -65,10 +67,11 @@ test('migration 2 starts each queue at its first pending log, so a database from
   const { path, cleanup } = tempFile();
   try {
     const { DatabaseSync } = await import('node:sqlite');
-    const { MIGRATIONS } = await import('../../src/store/sqlite/migrations.ts');
+    const { loadMigrations } = await import('../../src/store/sql/migrations.ts');
+    const [core] = loadMigrations(new URL('../../src/store/sqlite/migrations/', import.meta.url));
     const old = new DatabaseSync(path);
     old.exec('CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
-    old.exec(MIGRATIONS[0]!.sql);
+    old.exec(core!.statements[0]!);
     old.exec(`INSERT INTO schema_migrations VALUES (1, 'core');
       INSERT INTO queues (org_id, destination_id, next_seq) VALUES ${V1_QUEUES.map((q) => `('org', '${q.destination}', ${q.nextSeq})`).join(', ')};
       INSERT INTO messages (id, org_id, source_id, payload, received_at) VALUES (1, 'org', 'src', '{}', 0);`);

@@ -3,26 +3,30 @@ import { test } from 'node:test';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { Purger } from '../../src/retention/purger.ts';
-import type { PurgeCut, PurgeResult, Store } from '../../src/store/store.ts';
+import type { PurgeCut, PurgeResult, RetentionStore } from '../../src/store/roles/retention-store.ts';
 
 /** A store whose purge answers the given counts in turn and records what it was asked. */
-function storeAnswering(answers: Partial<PurgeResult>[]): { store: Store; cuts: PurgeCut[] } {
+function storeAnswering(answers: Partial<PurgeResult>[]): { store: RetentionStore; cuts: PurgeCut[] } {
   const cuts: PurgeCut[] = [];
-  const store = {
+  const store: RetentionStore = {
     async purge(cut: PurgeCut): Promise<PurgeResult> {
       cuts.push(cut);
       return { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0, ...answers.shift() };
     },
-  } as unknown as Store; // Only purge is reached by the purger.
+  };
   return { store, cuts };
 }
 
 const HOUR = 3_600_000;
 const settings = { logsMs: 24 * HOUR, intervalMs: HOUR, batchSize: 2 };
 
-const purgerOn = (store: Store, clock: ManualClock, overrides: Partial<typeof settings> = {}): Purger =>
+const purgerOn = (
+  store: RetentionStore,
+  clock: ManualClock,
+  overrides: Partial<typeof settings> = {},
+): Purger =>
   new Purger({
-    store,
+    retention: store,
     clock,
     logger: createLogger('silent'),
     settings: { ...settings, ...overrides },

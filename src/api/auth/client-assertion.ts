@@ -9,7 +9,7 @@ import {
 import type { Catalog } from '../../catalog/catalog.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Source } from '../../models/entities.ts';
-import type { Store } from '../../store/store.ts';
+import type { OneTimeKeyStore } from '../../store/roles/one-time-key-store.ts';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const ALGORITHMS = ['RS256', 'RS384', 'ES256', 'ES384'];
@@ -25,13 +25,13 @@ const SKEW_S = 30;
  */
 export class ClientAssertions {
   readonly #catalog: Catalog;
-  readonly #store: Store;
+  readonly #oneTimeKeys: OneTimeKeyStore;
   readonly #clock: Clock;
   readonly #keySets = new Map<string, { version: string; getKey: JWTVerifyGetKey }>();
 
-  constructor(deps: { catalog: Catalog; store: Store; clock: Clock }) {
+  constructor(deps: { catalog: Catalog; oneTimeKeys: OneTimeKeyStore; clock: Clock }) {
     this.#catalog = deps.catalog;
-    this.#store = deps.store;
+    this.#oneTimeKeys = deps.oneTimeKeys;
     this.#clock = deps.clock;
   }
 
@@ -61,7 +61,7 @@ export class ClientAssertions {
       if (exp * 1000 > now + (MAX_LIFETIME_S + SKEW_S) * 1000) return undefined;
       if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256)
         return undefined;
-      const fresh = await this.#store.claimOnce(
+      const fresh = await this.#oneTimeKeys.claimOnce(
         'jti',
         `${source.clientId}\u0000${payload.jti}`,
         (exp + SKEW_S) * 1000,

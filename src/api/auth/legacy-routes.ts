@@ -2,14 +2,14 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Catalog } from '../../catalog/catalog.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { Source } from '../../models/entities.ts';
-import type { Store } from '../../store/store.ts';
+import type { OneTimeKeyStore } from '../../store/roles/one-time-key-store.ts';
 import type { AccessTokens } from './access-tokens.ts';
 import { checkSecret } from './token-route.ts';
 
 export interface LegacyDeps {
   catalog: Catalog;
   tokens: AccessTokens;
-  store: Store;
+  oneTimeKeys: OneTimeKeyStore;
   clock: Clock;
   accessSeconds: number;
   refreshSeconds: number;
@@ -71,12 +71,12 @@ export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
     if (!refresh || refresh.source.clientId !== apiKey)
       return fail(reply, 400, 'invalid_grant', INVALID_GRANT);
     const now = deps.clock.now();
-    if (await deps.store.hasClaim(REVOKED_FAMILY, refresh.family, now))
+    if (await deps.oneTimeKeys.hasClaim(REVOKED_FAMILY, refresh.family, now))
       return fail(reply, 400, 'invalid_grant', INVALID_GRANT);
-    const first = await deps.store.claimOnce('refresh', refresh.jti, refresh.expiresAt, now);
+    const first = await deps.oneTimeKeys.claimOnce('refresh', refresh.jti, refresh.expiresAt, now);
     if (!first) {
       // Every token of the family expires within refreshSeconds of now: the mark outlives them.
-      await deps.store.claimOnce(REVOKED_FAMILY, refresh.family, now + deps.refreshSeconds * 1000, now);
+      await deps.oneTimeKeys.claimOnce(REVOKED_FAMILY, refresh.family, now + deps.refreshSeconds * 1000, now);
       return fail(
         reply,
         400,

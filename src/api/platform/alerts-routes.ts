@@ -19,7 +19,7 @@ const listQuery = z.strictObject({
 export function alertsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
   app.get('/platform/v1/alerts', async (request) => {
     const { cursor, limit } = parseQuery(listQuery, request.query);
-    const result = await deps.store.listAlerts(orgOf(request), { cursor, limit: limit ?? 50 });
+    const result = await deps.operators.listAlerts(orgOf(request), { cursor, limit: limit ?? 50 });
     return { alerts: result.alerts.map(presentAlert), nextCursor: result.nextCursor };
   });
 }

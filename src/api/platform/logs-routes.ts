@@ -4,7 +4,7 @@ import type { Catalog } from '../../catalog/catalog.ts';
 import { ApiError } from '../../errors.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { canonicalDataModel } from '../../models/data-models.ts';
-import type { Store } from '../../store/store.ts';
+import type { OperatorStore } from '../../store/roles/operator-store.ts';
 import { orgOf } from './platform-auth.ts';
 import { presentLog, presentLogDetail } from './present.ts';
 import { parseQuery } from './query.ts';
@@ -46,19 +46,19 @@ const searchQuery = z.strictObject({
 });
 
 export interface PlatformDeps {
-  store: Store;
+  operators: OperatorStore;
   catalog: Catalog;
   clock: Clock;
   onQueueChanged: () => void;
 }
 
 export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
-  const { store, catalog, clock } = deps;
+  const { operators, catalog, clock } = deps;
 
   app.get('/platform/v1/logs', async (request) => {
     const { cursor, limit, ...filter } = parseQuery(searchQuery, request.query);
     if (filter.dataModel) filter.dataModel = canonicalDataModel(filter.dataModel) ?? filter.dataModel;
-    const result = await store.searchLogs(
+    const result = await operators.searchLogs(
       orgOf(request),
       filter,
       { cursor, limit: limit ?? 50 },
@@ -68,13 +68,13 @@ export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
   });
 
   app.get<{ Params: { id: string } }>('/platform/v1/logs/:id', async (request) => {
-    const detail = await store.getLog(orgOf(request), request.params.id, clock.now());
+    const detail = await operators.getLog(orgOf(request), request.params.id, clock.now());
     if (!detail) throw new ApiError('NOT_FOUND', 'Log not found');
     return presentLogDetail(detail, catalog);
   });
 
   app.post<{ Params: { id: string } }>('/platform/v1/logs/:id/retry', async (request) => {
-    const log = await store.retryLog(
+    const log = await operators.retryLog(
       orgOf(request),
       request.params.id,
       { id: newId(), firstAttemptId: newId() },

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../errors.ts';
-import type { PauseInfo } from '../../store/store.ts';
+import type { PauseInfo } from '../../store/roles/operator-store.ts';
 import type { PlatformDeps } from './logs-routes.ts';
 import { orgOf } from './platform-auth.ts';
 import { presentLog, presentQueue } from './present.ts';
@@ -14,11 +14,11 @@ const operatorBody = z
 type QueueRequest = FastifyRequest<{ Params: { id: string } }>;
 
 export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
-  const { store, catalog, clock } = deps;
+  const { operators, catalog, clock } = deps;
 
   const view = async (request: QueueRequest): Promise<Record<string, unknown>> => {
     const now = clock.now();
-    const queue = await store.getQueue(orgOf(request), request.params.id, now);
+    const queue = await operators.getQueue(orgOf(request), request.params.id, now);
     if (!queue) throw new ApiError('NOT_FOUND', 'Destination not found');
     return presentQueue(queue, catalog, now);
   };
@@ -31,20 +31,20 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
   app.get('/platform/v1/destinations/:id/queue', view);
 
   app.post('/platform/v1/destinations/:id/queue/pause', async (request: QueueRequest) => {
-    if (!(await store.setQueuePaused(orgOf(request), request.params.id, operator(request))))
+    if (!(await operators.setQueuePaused(orgOf(request), request.params.id, operator(request))))
       throw new ApiError('NOT_FOUND', 'Destination not found');
     return view(request);
   });
 
   app.post('/platform/v1/destinations/:id/queue/resume', async (request: QueueRequest) => {
-    if (!(await store.setQueuePaused(orgOf(request), request.params.id, null)))
+    if (!(await operators.setQueuePaused(orgOf(request), request.params.id, null)))
       throw new ApiError('NOT_FOUND', 'Destination not found');
     deps.onQueueChanged();
     return view(request);
   });
 
   app.post('/platform/v1/destinations/:id/queue/skip', async (request: QueueRequest) => {
-    const result = await store.skipHead(orgOf(request), request.params.id, operator(request));
+    const result = await operators.skipHead(orgOf(request), request.params.id, operator(request));
     if ('error' in result) {
       if (result.error === 'not_found') throw new ApiError('NOT_FOUND', 'Destination not found');
       if (result.error === 'not_paused')

@@ -1,9 +1,9 @@
-import type { AcceptedMessage, NewMessage } from '../store.ts';
+import type { AcceptedMessage, NewMessage } from '../roles/intake-store.ts';
 import { Batcher } from './batcher.ts';
-import type { RunStatement } from './attempt-batch.ts';
+import type { PositionalQuery } from './pg-database.ts';
 
 /**
- * Messages and their logs, many messages in one statement. Each destination's next sequence
+ * Messages with their logs and search keys, many messages in one statement. Each destination's next sequence
  * numbers come from its queue row (`next_seq + n`), which stays locked until commit, so a
  * destination's logs commit in sequence order and a reader never sees a gap that fills later.
  * Queue rows are taken in key order, so concurrent statements cannot deadlock on them. Within a
@@ -18,6 +18,10 @@ WITH mi AS (
 m AS (
   INSERT INTO messages (id, org_id, source_id, payload, received_at)
   SELECT id, org_id, source_id, payload, received_at FROM mi ORDER BY k),
+sk AS (
+  INSERT INTO search_keys (org_id, key, message_id)
+  SELECT mi.org_id, z.key, mi.id FROM unnest($15::bigint[], $16::text[]) AS z(k, key) JOIN mi ON mi.k = z.k
+  ON CONFLICT DO NOTHING),
 u AS (
   SELECT y.*, mi.org_id, mi.source_id, mi.id AS message_id, mi.received_at, mi.type, mi.data_model,
     mi.event_type, mi.test,
@@ -45,7 +49,10 @@ RETURNING id, message_id, seq`;
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_MESSAGES = 128;
 
-export function messageBatcher(run: RunStatement, maxInFlight: number): Batcher<NewMessage, AcceptedMessage> {
+export function messageBatcher(
+  run: PositionalQuery,
+  maxInFlight: number,
+): Batcher<NewMessage, AcceptedMessage> {
   return new Batcher({
     maxInFlight,
     admits: (batch, message) =>
@@ -55,9 +62,10 @@ export function messageBatcher(run: RunStatement, maxInFlight: number): Batcher<
   });
 }
 
-export async function insertMessages(run: RunStatement, batch: NewMessage[]): Promise<AcceptedMessage[]> {
+export async function insertMessages(run: PositionalQuery, batch: NewMessage[]): Promise<AcceptedMessage[]> {
   const column = <T>(pick: (m: NewMessage) => T): T[] => batch.map(pick);
   const logs = batch.flatMap((message, k) => message.logs.map((log) => ({ k: k + 1, log })));
+  const keys = batch.flatMap((message, k) => message.searchKeys.map((key) => ({ k: k + 1, key })));
   const rows = (await run(INSERT_MESSAGES, [
     column((m) => m.orgId),
     column((m) => m.sourceId),
@@ -73,6 +81,8 @@ export async function insertMessages(run: RunStatement, batch: NewMessage[]): Pr
     logs.map((l) => l.log.status),
     logs.map((l) => l.log.firstAttemptId),
     logs.map((l) => l.log.failedReason ?? null),
+    keys.map((k) => k.k),
+    keys.map((k) => k.key),
   ])) as { id: string; message_id: number; seq: number | null }[];
   const byLog = new Map(rows.map((r) => [r.id, r]));
   return batch.map((message) => {

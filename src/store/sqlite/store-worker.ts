@@ -2,11 +2,24 @@
 // every commit run here while the main thread keeps serving HTTP and delivering.
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from './sqlite-store.ts';
-import type { StoreCall, StoreReply } from './worker-store.ts';
+import { LIFECYCLE_METHODS, REMOTE_METHODS, type StoreCall, type StoreReply } from './store-protocol.ts';
 
 const { path, checkpoints } = workerData as { path: string; checkpoints: 'auto' | 'external' };
 const store = new SqliteStore(path, { checkpoints });
-const methods = store as unknown as Record<string, ((...args: unknown[]) => Promise<unknown>) | undefined>;
+
+type Method = (...args: unknown[]) => Promise<unknown>;
+
+/** The method a call names, if the protocol allows it. */
+function methodOf(call: StoreCall): Method | undefined {
+  if (call.role === 'lifecycle') {
+    const name = LIFECYCLE_METHODS.find((m) => m === call.method);
+    return name && (() => store[name]());
+  }
+  const names: readonly string[] | undefined = REMOTE_METHODS[call.role];
+  if (!names?.includes(call.method)) return undefined;
+  const role = store[call.role] as unknown as Record<string, Method>;
+  return (...args) => role[call.method]!.apply(role, args);
+}
 
 // The replies of one commit go back as one message: a commit resolves all its operations in one
 // go, and this microtask runs after their callbacks have queued their replies.
@@ -22,16 +35,16 @@ const reply = (message: StoreReply): void => {
 
 parentPort?.on('message', (calls: StoreCall[]) => {
   for (const call of calls) {
-    const method = methods[call.method];
-    if (typeof method !== 'function') {
+    const method = methodOf(call);
+    if (!method) {
       reply({
         id: call.id,
         ok: false,
-        error: { name: 'TypeError', message: `no store method ${call.method}` },
+        error: { name: 'TypeError', message: `no store method ${call.role}.${call.method}` },
       });
       continue;
     }
-    method.apply(store, call.args).then(
+    method(...call.args).then(
       (value) => reply({ id: call.id, ok: true, value }),
       (error: unknown) => {
         const e = error instanceof Error ? error : new Error(String(error));

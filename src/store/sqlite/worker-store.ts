@@ -1,24 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from '../../errors.ts';
-import type { Store } from '../store.ts';
-
-export interface StoreCall {
-  id: number;
-  method: string;
-  args: unknown[];
-}
+import { sqliteDialect } from '../sql/dialect.ts';
+import type { RoleName, Store, StoreRoles } from '../store.ts';
+import { REMOTE_METHODS, type StoreCall, type StoreReply } from './store-protocol.ts';
 
 /** How often the checkpointer thread copies the WAL into the database file. */
 const CHECKPOINT_INTERVAL_MS = 1_000;
 
-export type StoreReply =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: { name: string; message: string } };
-
 /**
- * The embedded store as the rest of Switchboard sees it: every Store method is forwarded to a
- * worker thread that owns the SQLite connection (`store-worker.ts`). Commits, and their fsync,
- * then no longer stop the event loop; calls keep their order, so writes keep theirs.
+ * The embedded store as the rest of Switchboard sees it: each role's methods (listed in
+ * `store-protocol.ts`) are forwarded to a worker thread that owns the SQLite connection
+ * (`store-worker.ts`). Commits, and their fsync, then no longer stop the event loop; calls keep
+ * their order, so writes keep theirs.
  */
 export function openWorkerStore(path: string): Store {
   const worker = new Worker(new URL('./store-worker.ts', import.meta.url), {
@@ -83,36 +76,38 @@ export function openWorkerStore(path: string): Store {
       }
     }
   };
-  const call = (method: string, args: unknown[]): Promise<unknown> => {
+  const call = (role: StoreCall['role'], method: string, args: unknown[]): Promise<unknown> => {
     if (failure) return Promise.reject(failure);
     const id = nextId++;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      if (outbox.push({ id, method, args }) === 1) setImmediate(send);
+      if (outbox.push({ id, role, method, args }) === 1) setImmediate(send);
     });
   };
+  const remote = <R extends RoleName>(role: R): StoreRoles[R] =>
+    Object.fromEntries(
+      REMOTE_METHODS[role].map((method) => [method, (...args: unknown[]) => call(role, method, args)]),
+    ) as unknown as StoreRoles[R];
 
-  const own: Partial<Store> = {
-    capabilities: { multipleWriters: false },
-    // Only shared stores have these; present but undefined, so the proxy does not forward them.
-    onWork: undefined,
-    exclusive: undefined,
+  return {
+    capabilities: sqliteDialect.capabilities,
+    catalog: remote('catalog'),
+    intake: remote('intake'),
+    queues: remote('queues'),
+    operators: remote('operators'),
+    oneTimeKeys: remote('oneTimeKeys'),
+    alerts: remote('alerts'),
+    retention: remote('retention'),
+    migrate: () => call('lifecycle', 'migrate', []) as Promise<void>,
+    ping: () => call('lifecycle', 'ping', []) as Promise<void>,
     async close() {
       if (failure) return;
       await stopCheckpointer();
-      await call('close', []);
+      await call('lifecycle', 'close', []);
       failure = new StoreUnavailableError('store is closed');
       await worker.terminate();
     },
   };
-  return new Proxy(own as Store, {
-    get(target, property) {
-      if (property in target) return target[property as keyof Store];
-      // Not a thenable: `await store` must not call into the worker.
-      if (property === 'then' || typeof property !== 'string') return undefined;
-      return (...args: unknown[]) => call(property, args);
-    },
-  });
 }
 
 /** Errors cross the thread boundary as name and message; the store's own kinds keep their class. */

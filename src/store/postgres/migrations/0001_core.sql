@@ -1,12 +1,5 @@
-/**
- * Numbered, forward-only migrations. Each runs in its own transaction together with the row
- * that records it, so a crash mid-migration leaves the schema as it was.
- */
-export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
-  {
-    id: 1,
-    name: 'core',
-    sql: `
+-- The first schema: the same tables and column names as the embedded store's (so rows.ts maps
+-- both), with PostgreSQL types. Times are epoch milliseconds in BIGINT.
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE organizations (
@@ -31,7 +24,7 @@ CREATE TABLE sources (
   secret_hash TEXT,
   jwks TEXT,
   jwks_url TEXT,
-  disabled INTEGER NOT NULL DEFAULT 0,
+  disabled BOOLEAN NOT NULL DEFAULT false,
   PRIMARY KEY (org_id, id)
 );
 
@@ -63,44 +56,44 @@ CREATE TABLE subscriptions (
 CREATE TABLE queues (
   org_id TEXT NOT NULL,
   destination_id TEXT NOT NULL,
-  next_seq INTEGER NOT NULL DEFAULT 0,
+  next_seq BIGINT NOT NULL DEFAULT 0,
   paused_by TEXT,
   paused_reason TEXT,
-  paused_at INTEGER,
+  paused_at BIGINT,
   lease_owner TEXT,
-  lease_expires_at INTEGER,
+  lease_expires_at BIGINT,
   alert_log_id TEXT,
   PRIMARY KEY (org_id, destination_id)
 );
 
 CREATE TABLE messages (
-  id INTEGER PRIMARY KEY,
+  id BIGSERIAL PRIMARY KEY,
   org_id TEXT NOT NULL,
   source_id TEXT NOT NULL,
   payload TEXT NOT NULL,
-  received_at INTEGER NOT NULL
+  received_at BIGINT NOT NULL
 );
 
 CREATE TABLE logs (
-  pk INTEGER PRIMARY KEY,
+  pk BIGSERIAL PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
-  message_id INTEGER NOT NULL REFERENCES messages(id),
+  message_id BIGINT NOT NULL REFERENCES messages(id),
   org_id TEXT NOT NULL,
   type TEXT NOT NULL,
   source_id TEXT NOT NULL,
   destination_id TEXT,
   data_model TEXT NOT NULL,
   event_type TEXT NOT NULL,
-  test INTEGER NOT NULL,
-  seq INTEGER,
+  test BOOLEAN NOT NULL,
+  seq BIGINT,
   status TEXT NOT NULL,
   attempt_count INTEGER NOT NULL DEFAULT 0,
   next_attempt_id TEXT,
-  next_attempt_at INTEGER,
+  next_attempt_at BIGINT,
   retry_of TEXT,
   failed_reason TEXT,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
 );
 CREATE INDEX logs_pending ON logs (org_id, destination_id, seq) WHERE status = 'pending';
 CREATE INDEX logs_org ON logs (org_id, pk);
@@ -110,7 +103,7 @@ CREATE TABLE attempts (
   id TEXT PRIMARY KEY,
   log_id TEXT NOT NULL,
   number INTEGER NOT NULL,
-  started_at INTEGER NOT NULL,
+  started_at BIGINT NOT NULL,
   duration_ms INTEGER NOT NULL,
   request_url TEXT NOT NULL,
   status_code INTEGER,
@@ -123,7 +116,7 @@ CREATE INDEX attempts_log ON attempts (log_id, number);
 CREATE TABLE one_time_keys (
   kind TEXT NOT NULL,
   key TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
+  expires_at BIGINT NOT NULL,
   PRIMARY KEY (kind, key)
 );
 CREATE INDEX one_time_keys_expiry ON one_time_keys (expires_at);
@@ -134,14 +127,14 @@ CREATE TABLE idempotency_keys (
   key TEXT NOT NULL,
   fingerprint TEXT NOT NULL,
   answer TEXT NOT NULL,
-  message_id INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
+  message_id BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
   PRIMARY KEY (org_id, source_id, key)
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
 CREATE TABLE alerts (
-  pk INTEGER PRIMARY KEY,
+  pk BIGSERIAL PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
   org_id TEXT NOT NULL,
   destination_id TEXT NOT NULL,
@@ -149,29 +142,9 @@ CREATE TABLE alerts (
   kind TEXT NOT NULL,
   attempts INTEGER NOT NULL,
   error TEXT,
-  created_at INTEGER NOT NULL,
-  sent_at INTEGER,
+  created_at BIGINT NOT NULL,
+  sent_at BIGINT,
   channels TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX alerts_org ON alerts (org_id, pk);
 CREATE INDEX alerts_unsent ON alerts (pk) WHERE sent_at IS NULL;
-`,
-  },
-  {
-    // A log leaving `pending` used to delete its entry from a partial index, one index page per
-    // destination in every commit. Now the index holds every log of a queue and never changes
-    // after insert; `pending_from` (no pending log of the queue has a lower seq) lets the head
-    // be found without scanning the queue's history.
-    id: 2,
-    name: 'queue pending_from',
-    sql: `
-ALTER TABLE queues ADD COLUMN pending_from INTEGER NOT NULL DEFAULT 0;
-UPDATE queues SET pending_from = coalesce(
-  (SELECT min(l.seq) FROM logs l WHERE l.org_id = queues.org_id AND l.destination_id = queues.destination_id
-     AND l.status = 'pending'),
-  next_seq + 1);
-DROP INDEX logs_pending;
-CREATE INDEX logs_queue ON logs (org_id, destination_id, seq);
-`,
-  },
-];

@@ -1,17 +1,4 @@
-/**
- * The PostgreSQL schema: the same tables and column names as the embedded store's (so
- * `rows.ts` maps both), with PostgreSQL types. Times are epoch milliseconds in BIGINT; the pool
- * reads BIGINT back as a JS number (every value here stays below 2^53).
- *
- * Migrations are numbered and forward-only. All pending ones run in one transaction under an
- * advisory lock, so instances starting together apply each exactly once and a crash mid-way
- * leaves the schema as it was.
- */
-export const PG_MIGRATIONS: { id: number; name: string; sql: string }[] = [
-  {
-    id: 1,
-    name: 'core',
-    sql: `
+-- The first schema. Times are epoch milliseconds.
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE organizations (
@@ -36,7 +23,7 @@ CREATE TABLE sources (
   secret_hash TEXT,
   jwks TEXT,
   jwks_url TEXT,
-  disabled BOOLEAN NOT NULL DEFAULT false,
+  disabled INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (org_id, id)
 );
 
@@ -68,44 +55,44 @@ CREATE TABLE subscriptions (
 CREATE TABLE queues (
   org_id TEXT NOT NULL,
   destination_id TEXT NOT NULL,
-  next_seq BIGINT NOT NULL DEFAULT 0,
+  next_seq INTEGER NOT NULL DEFAULT 0,
   paused_by TEXT,
   paused_reason TEXT,
-  paused_at BIGINT,
+  paused_at INTEGER,
   lease_owner TEXT,
-  lease_expires_at BIGINT,
+  lease_expires_at INTEGER,
   alert_log_id TEXT,
   PRIMARY KEY (org_id, destination_id)
 );
 
 CREATE TABLE messages (
-  id BIGSERIAL PRIMARY KEY,
+  id INTEGER PRIMARY KEY,
   org_id TEXT NOT NULL,
   source_id TEXT NOT NULL,
   payload TEXT NOT NULL,
-  received_at BIGINT NOT NULL
+  received_at INTEGER NOT NULL
 );
 
 CREATE TABLE logs (
-  pk BIGSERIAL PRIMARY KEY,
+  pk INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
-  message_id BIGINT NOT NULL REFERENCES messages(id),
+  message_id INTEGER NOT NULL REFERENCES messages(id),
   org_id TEXT NOT NULL,
   type TEXT NOT NULL,
   source_id TEXT NOT NULL,
   destination_id TEXT,
   data_model TEXT NOT NULL,
   event_type TEXT NOT NULL,
-  test BOOLEAN NOT NULL,
-  seq BIGINT,
+  test INTEGER NOT NULL,
+  seq INTEGER,
   status TEXT NOT NULL,
   attempt_count INTEGER NOT NULL DEFAULT 0,
   next_attempt_id TEXT,
-  next_attempt_at BIGINT,
+  next_attempt_at INTEGER,
   retry_of TEXT,
   failed_reason TEXT,
-  created_at BIGINT NOT NULL,
-  updated_at BIGINT NOT NULL
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
 );
 CREATE INDEX logs_pending ON logs (org_id, destination_id, seq) WHERE status = 'pending';
 CREATE INDEX logs_org ON logs (org_id, pk);
@@ -115,7 +102,7 @@ CREATE TABLE attempts (
   id TEXT PRIMARY KEY,
   log_id TEXT NOT NULL,
   number INTEGER NOT NULL,
-  started_at BIGINT NOT NULL,
+  started_at INTEGER NOT NULL,
   duration_ms INTEGER NOT NULL,
   request_url TEXT NOT NULL,
   status_code INTEGER,
@@ -128,7 +115,7 @@ CREATE INDEX attempts_log ON attempts (log_id, number);
 CREATE TABLE one_time_keys (
   kind TEXT NOT NULL,
   key TEXT NOT NULL,
-  expires_at BIGINT NOT NULL,
+  expires_at INTEGER NOT NULL,
   PRIMARY KEY (kind, key)
 );
 CREATE INDEX one_time_keys_expiry ON one_time_keys (expires_at);
@@ -139,14 +126,14 @@ CREATE TABLE idempotency_keys (
   key TEXT NOT NULL,
   fingerprint TEXT NOT NULL,
   answer TEXT NOT NULL,
-  message_id BIGINT NOT NULL,
-  created_at BIGINT NOT NULL,
+  message_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
   PRIMARY KEY (org_id, source_id, key)
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
 CREATE TABLE alerts (
-  pk BIGSERIAL PRIMARY KEY,
+  pk INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
   org_id TEXT NOT NULL,
   destination_id TEXT NOT NULL,
@@ -154,31 +141,9 @@ CREATE TABLE alerts (
   kind TEXT NOT NULL,
   attempts INTEGER NOT NULL,
   error TEXT,
-  created_at BIGINT NOT NULL,
-  sent_at BIGINT,
+  created_at INTEGER NOT NULL,
+  sent_at INTEGER,
   channels TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX alerts_org ON alerts (org_id, pk);
 CREATE INDEX alerts_unsent ON alerts (pk) WHERE sent_at IS NULL;
-`,
-  },
-  {
-    // As in the embedded store's migration 2: a log leaving 'pending' no longer changes an index
-    // (the partial index made every such update a non-HOT one, with new entries in every index
-    // of logs and a dead entry left behind in the pending index for the head scans to step
-    // over). queues.pending_from (no pending log of the queue below it) finds the head instead;
-    // room left in each page lets the status updates stay HOT.
-    id: 2,
-    name: 'queue pending_from',
-    sql: `
-ALTER TABLE queues ADD COLUMN pending_from BIGINT NOT NULL DEFAULT 0;
-UPDATE queues SET pending_from = coalesce(
-  (SELECT min(l.seq) FROM logs l WHERE l.org_id = queues.org_id AND l.destination_id = queues.destination_id
-     AND l.status = 'pending'),
-  next_seq + 1);
-DROP INDEX logs_pending;
-CREATE INDEX logs_queue ON logs (org_id, destination_id, seq);
-ALTER TABLE logs SET (fillfactor = 80);
-`,
-  },
-];

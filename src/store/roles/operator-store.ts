@@ -1,0 +1,42 @@
+import type { Alert } from '../../models/alert.ts';
+import type { Log, LogDetail, LogFilter, QueueView } from '../../models/log.ts';
+
+/** What operators read and do through the Platform API: log search and detail, queue actions. */
+export interface OperatorStore {
+  /**
+   * Logs newest first, cursor-paged. `q` is served from the search keys (exact or prefix);
+   * `match: 'substring'` scans payload text instead and needs both `from` and `to`.
+   */
+  searchLogs(
+    orgId: string,
+    filter: LogFilter,
+    page: Page,
+    now: number,
+  ): Promise<{ logs: Log[]; nextCursor: string | null }>;
+  getLog(orgId: string, logId: string, now: number): Promise<LogDetail | undefined>;
+  /** Puts a copy of the log at the back of its destination's queue (SPEC 5.4). */
+  retryLog(
+    orgId: string,
+    logId: string,
+    newLog: { id: string; firstAttemptId: string },
+    now: number,
+  ): Promise<Log | undefined>;
+  getQueue(orgId: string, destinationId: string, now: number): Promise<QueueView | undefined>;
+  setQueuePaused(orgId: string, destinationId: string, pause: PauseInfo | null): Promise<boolean>;
+  /** Fails the head log of a paused queue. */
+  skipHead(orgId: string, destinationId: string, pause: PauseInfo): Promise<SkipResult>;
+  listAlerts(orgId: string, page: Page): Promise<{ alerts: Alert[]; nextCursor: string | null }>;
+}
+
+export interface PauseInfo {
+  by: string;
+  reason: string | null;
+  at: number;
+}
+
+export type SkipResult = { skipped: Log } | { error: 'not_found' | 'not_paused' | 'empty' };
+
+export interface Page {
+  cursor?: string;
+  limit: number;
+}

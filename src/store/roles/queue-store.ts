@@ -1,0 +1,90 @@
+import type { Alert } from '../../models/alert.ts';
+import type { Attempt, LogStatus } from '../../models/log.ts';
+
+/**
+ * The delivery engine's role: a worker leases whole destination queues, so only one delivers to
+ * a destination at a time, and reads and moves their heads. Every query here runs per poll or
+ * per delivery and is bounded by an index whatever the history (no scan over done logs).
+ */
+export interface QueueStore {
+  /** Leases up to `limit` queues whose head is due and whose lease is free or expired. */
+  claimQueues(claim: QueueClaim): Promise<ClaimedQueue[]>;
+  /**
+   * Earliest time a not-paused queue's head log is due (for a queue leased by someone else: when
+   * that lease expires, if later), or null when none waits. Queues leased by `owner` are left
+   * out: its worker is running them.
+   */
+  nextDueAt(owner: string): Promise<number | null>;
+  /** The queue's pending logs in order, from its head. */
+  headLogs(queue: QueueRef, limit: number): Promise<DeliveryLog[]>;
+  recordAttempt(record: AttemptRecord): Promise<AttemptResult>;
+  renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void>;
+  releaseQueue(owner: string, queue: QueueRef): Promise<void>;
+  /** Frees every lease held by `owner`, or every lease at all when omitted (single-process start-up). */
+  releaseLeases(owner?: string): Promise<void>;
+}
+
+export interface QueueRef {
+  orgId: string;
+  destinationId: string;
+}
+
+export interface QueueClaim {
+  owner: string;
+  now: number;
+  leaseUntil: number;
+  limit: number;
+  /** Queues this worker already runs; never handed out twice. */
+  exclude: QueueRef[];
+}
+
+/** A queue just leased, with the state its runner needs to decide alerts (SPEC 5.5). */
+export interface ClaimedQueue extends QueueRef {
+  /** The log whose failures opened the queue's current alert; null when none is open. */
+  openAlertLogId: string | null;
+}
+
+export interface DeliveryLog {
+  id: string;
+  messageId: number;
+  orgId: string;
+  destinationId: string;
+  sequence: number;
+  test: boolean;
+  attemptCount: number;
+  nextAttemptId: string;
+  nextAttemptAt: number;
+  receivedAt: number;
+  payload: string;
+}
+
+/**
+ * The result of one delivery attempt, and what it decided. Written only while `owner` still
+ * holds the queue's lease: if another worker took the queue over (the lease had expired),
+ * nothing is written and `leaseHeld` is false, because the new owner's attempt, under the same
+ * ID, is the record.
+ */
+export interface AttemptRecord {
+  owner: string;
+  queue: QueueRef;
+  attempt: Attempt;
+  log: {
+    status: LogStatus;
+    nextAttemptAt: number | null;
+    nextAttemptId: string | null;
+    failedReason: string | null;
+  };
+  /** Give the queue back (the log waits for a later retry, or the worker stops). */
+  release: boolean;
+  /**
+   * The alert this attempt raises (decided by `delivery/alert-policy.ts`), written in the same
+   * transaction: `failing` opens the queue's alert, `recovered` closes it.
+   */
+  alert: Alert | null;
+}
+
+export interface AttemptResult {
+  /** False when another worker took the queue over (its lease had expired): nothing was written. */
+  leaseHeld: boolean;
+  paused: boolean;
+}

@@ -1,0 +1,87 @@
+import type { Log, LogFilter } from '../../models/log.ts';
+import { normalizeSearchKey } from '../../models/search-keys.ts';
+import type { Page } from '../roles/operator-store.ts';
+import { toLog, type LogRow } from '../rows.ts';
+import type { Database, SqlValue } from './database.ts';
+import { LOG_COLUMNS, LOG_FROM } from './log-columns.ts';
+
+/** After the largest code point, for the upper bound of a prefix range. */
+const PAST_PREFIX = '\u{10FFFF}';
+
+/**
+ * The log search, newest first (`created_at`, then insertion order), on the index `logs
+ * (org_id, created_at, pk)`: a page costs the rows it shows plus those the filters skip, and a
+ * date range bounds the walk. `q` is looked up in `search_keys` first, and only the logs of the
+ * messages found are read (`CROSS JOIN` keeps that order on SQLite, whose planner would
+ * otherwise be free to walk the logs instead); `match: 'substring'` reads the payloads of the
+ * date range instead.
+ */
+export async function searchLogs(
+  db: Database,
+  orgId: string,
+  filter: LogFilter,
+  page: Page,
+  now: number,
+): Promise<{ logs: Log[]; nextCursor: string | null }> {
+  const where = ['l.org_id = :orgId'];
+  const params: Record<string, SqlValue> = { orgId, limit: page.limit + 1 };
+  const add = (condition: string, name: string, value: SqlValue | undefined): void => {
+    if (value === undefined) return;
+    where.push(condition);
+    params[name] = value;
+  };
+  add('l.status = :status', 'status', filter.status);
+  add('l.data_model = :dataModel', 'dataModel', filter.dataModel);
+  add('l.event_type = :eventType', 'eventType', filter.eventType);
+  add('l.source_id = :sourceId', 'sourceId', filter.sourceId);
+  add('l.destination_id = :destinationId', 'destinationId', filter.destinationId);
+  add('l.test = :test', 'test', filter.test);
+  add('l.message_id = :messageId', 'messageId', filter.messageId);
+  add('l.created_at >= :from', 'from', filter.from);
+  add('l.created_at <= :to', 'to', filter.to);
+  let from = LOG_FROM;
+  if (filter.q !== undefined) {
+    if (filter.match === 'substring') {
+      add(
+        db.dialect.contains('(SELECT m.payload FROM messages m WHERE m.id = l.message_id)', ':q'),
+        'q',
+        filter.q,
+      );
+    } else {
+      const key = normalizeSearchKey(filter.q);
+      params.key = key;
+      params.keyEnd = key + PAST_PREFIX;
+      const match = filter.match === 'exact' ? 's.key = :key' : 's.key >= :key AND s.key < :keyEnd';
+      from = `(SELECT DISTINCT s.message_id FROM search_keys s WHERE s.org_id = :orgId AND ${match}) k
+        CROSS JOIN ${LOG_FROM}`;
+      where.push('l.message_id = k.message_id');
+    }
+  }
+  if (page.cursor !== undefined) {
+    const cursor = decodeLogCursor(page.cursor) ?? { createdAt: Number.MIN_SAFE_INTEGER, pk: 0 };
+    add('(l.created_at, l.pk) < (:cursorAt, :cursorPk)', 'cursorAt', cursor.createdAt);
+    params.cursorPk = cursor.pk;
+  }
+  const rows = await db.all<LogRow>(
+    `SELECT ${LOG_COLUMNS} FROM ${from} WHERE ${where.join(' AND ')}
+     ORDER BY l.created_at DESC, l.pk DESC LIMIT :limit`,
+    params,
+  );
+  const more = rows.length > page.limit;
+  const logs = rows.slice(0, page.limit);
+  const last = logs.at(-1);
+  return {
+    logs: logs.map((r) => toLog(r, now)),
+    nextCursor: more && last ? encodeLogCursor(Number(last.created_at), Number(last.pk)) : null,
+  };
+}
+
+/** Cursors are opaque to clients; inside they are the last log's place in the order. */
+export function encodeLogCursor(createdAt: number, pk: number): string {
+  return Buffer.from(`t:${createdAt}:${pk}`).toString('base64url');
+}
+
+export function decodeLogCursor(cursor: string): { createdAt: number; pk: number } | undefined {
+  const match = /^t:(-?\d{1,16}):(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  return match ? { createdAt: Number(match[1]), pk: Number(match[2]) } : undefined;
+}

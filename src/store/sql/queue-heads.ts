@@ -1,0 +1,68 @@
+import type { Database } from './database.ts';
+import type { DeliveryLog, QueueRef } from '../roles/queue-store.ts';
+import { HEAD_DUE, PENDING_OF_QUEUE } from './log-columns.ts';
+
+/**
+ * The delivery queries both stores run alike. Each is bounded by an index whatever the history:
+ * one seek per queue from its `pending_from` mark (see log-columns.ts).
+ */
+
+export async function headLogs(db: Database, queue: QueueRef, limit: number): Promise<DeliveryLog[]> {
+  const rows = await db.all(
+    `SELECT l.id, l.message_id, l.org_id, l.destination_id, l.seq, l.test, l.attempt_count,
+       l.next_attempt_id, l.next_attempt_at, m.received_at, m.payload
+     FROM queues q JOIN logs l ON ${PENDING_OF_QUEUE} JOIN messages m ON m.id = l.message_id
+     WHERE q.org_id = :orgId AND q.destination_id = :destinationId
+     ORDER BY l.seq LIMIT :limit`,
+    { ...queue, limit },
+  );
+  return rows.map((r) => ({
+    id: r.id as string,
+    messageId: Number(r.message_id),
+    orgId: r.org_id as string,
+    destinationId: r.destination_id as string,
+    sequence: Number(r.seq),
+    test: r.test === 1 || r.test === true,
+    attemptCount: r.attempt_count as number,
+    nextAttemptId: r.next_attempt_id as string,
+    nextAttemptAt: Number(r.next_attempt_at),
+    receivedAt: Number(r.received_at),
+    payload: r.payload as string,
+  }));
+}
+
+export async function nextDueAt(db: Database, owner: string): Promise<number | null> {
+  const row = await db.get<{ due: number | null }>(
+    `SELECT min(CASE WHEN lease_owner IS NULL THEN head_due
+                ELSE ${db.dialect.greatest('head_due', 'lease_expires_at')} END) AS due
+     FROM (SELECT q.lease_owner, q.lease_expires_at, ${HEAD_DUE} AS head_due FROM queues q
+           WHERE q.paused_at IS NULL AND (q.lease_owner IS NULL OR q.lease_owner <> :owner)) s
+     WHERE head_due IS NOT NULL`,
+    { owner },
+  );
+  return row?.due == null ? null : Number(row.due);
+}
+
+/** Gives a queue back; true when this owner held it. */
+export async function releaseQueue(db: Database, owner: string, queue: QueueRef): Promise<boolean> {
+  const changed = await db.write(
+    `UPDATE queues SET lease_owner = NULL, lease_expires_at = NULL
+     WHERE org_id = :orgId AND destination_id = :destinationId AND lease_owner = :owner`,
+    { ...queue, owner },
+  );
+  return changed > 0;
+}
+
+/** Frees every lease of `owner`, or every lease at all; true when any was held. */
+export async function releaseLeases(db: Database, owner?: string): Promise<boolean> {
+  const changed =
+    owner === undefined
+      ? await db.write(
+          'UPDATE queues SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL',
+        )
+      : await db.write(
+          'UPDATE queues SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = :owner',
+          { owner },
+        );
+  return changed > 0;
+}
