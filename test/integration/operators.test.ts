@@ -165,3 +165,36 @@ test('log search: filters and cursor paging', async () => {
   assert.equal(bad.status, 400);
   assert.match(bad.body.error.message, /status/);
 });
+
+test('log search by identifier: served from the search keys, by prefix or exactly, in any case; payload text needs a date range', async () => {
+  const sent = await h.send({
+    Meta: { DataModel: 'PatientAdmin', EventType: 'Arrival' },
+    Patient: { Identifiers: [{ ID: 'KEY-MRN-555', IDType: 'MR' }], Demographics: { FirstName: 'Zelda' } },
+    Visit: { VisitNumber: 'VN-9001' },
+  });
+  assert.equal(sent.status, 200);
+  const logId = sent.body.Meta.Logs[0].ID as string;
+  const ids = async (query: string): Promise<string[]> => {
+    const res = await h.platform('GET', `/platform/v1/logs?${query}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.logs.map((l: { id: string }) => l.id);
+  };
+  assert.deepEqual(await ids('q=key-mrn-555'), [logId], 'the patient identifier, in another case');
+  assert.deepEqual(await ids('q=VN-9001'), [logId], 'the visit number');
+  assert.deepEqual(await ids('q=KEY-MRN-5'), [logId], 'a prefix');
+  assert.deepEqual(await ids('q=KEY-MRN-5&match=exact'), []);
+  assert.deepEqual(await ids('q=Zelda'), [], 'a name is not an identifier');
+
+  const noRange = await h.platform('GET', '/platform/v1/logs?q=Zelda&match=substring');
+  assert.equal(noRange.status, 400);
+  assert.match(noRange.body.error.message, /from and to/);
+  const now = h.clock.now();
+  const tooLong = await h.platform(
+    'GET',
+    `/platform/v1/logs?q=Zelda&match=substring&from=${now - 8 * 86_400_000}&to=${now}`,
+  );
+  assert.equal(tooLong.status, 400);
+  assert.match(tooLong.body.error.message, /7 days/);
+  assert.deepEqual(await ids(`q=Zelda&match=substring&from=${now - 60_000}&to=${now + 60_000}`), [logId]);
+  assert.equal((await h.platform('GET', '/platform/v1/logs?q=x&match=fuzzy')).status, 400);
+});

@@ -36,6 +36,7 @@ const searchQuery = z.strictObject({
     .transform(Number)
     .optional(),
   q: z.string().min(1).max(1024).optional(),
+  match: z.enum(['prefix', 'exact', 'substring']).optional(),
   cursor: z.string().max(64).optional(),
   limit: z
     .string()
@@ -44,6 +45,22 @@ const searchQuery = z.strictObject({
     .pipe(z.number().min(1).max(500))
     .optional(),
 });
+
+/** A payload search reads every payload of its date range: at most this long a range. */
+export const PAYLOAD_SEARCH_MAX_RANGE_MS = 7 * 24 * 3_600_000;
+
+function checkPayloadRange(from: number | undefined, to: number | undefined): void {
+  if (from === undefined || to === undefined)
+    throw new ApiError(
+      'INVALID_FIELD',
+      'Invalid parameter match: substring reads every payload in a date range; give both from and to',
+    );
+  if (to - from > PAYLOAD_SEARCH_MAX_RANGE_MS)
+    throw new ApiError(
+      'INVALID_FIELD',
+      'Invalid parameter match: a substring search covers at most 7 days (from to to); search by identifier (q) for longer',
+    );
+}
 
 export interface PlatformDeps {
   operators: OperatorStore;
@@ -57,6 +74,7 @@ export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
 
   app.get('/platform/v1/logs', async (request) => {
     const { cursor, limit, ...filter } = parseQuery(searchQuery, request.query);
+    if (filter.match === 'substring') checkPayloadRange(filter.from, filter.to);
     if (filter.dataModel) filter.dataModel = canonicalDataModel(filter.dataModel) ?? filter.dataModel;
     const result = await operators.searchLogs(
       orgOf(request),
