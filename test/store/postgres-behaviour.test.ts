@@ -9,15 +9,13 @@ import type { QueueRef } from '../../src/store/roles/queue-store.ts';
 
 const PG_MIGRATIONS = loadMigrations(new URL('../../src/store/postgres/migrations/', import.meta.url));
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
-import { assertV1Heads, catalog, message, V1_LOGS, V1_PENDING_FROM, V1_QUEUES } from './contract.ts';
+import { assertV1Heads, catalog, message, NOW, V1_LOGS, V1_PENDING_FROM, V1_QUEUES } from './contract.ts';
 
 /**
  * What the PostgreSQL store promises beyond the contract, for many instances on one database
  * (design.md "Scale-out on PostgreSQL"): migrations safe when instances start together, commits
  * durable whatever the database's default, claims that skip a locked queue instead of waiting.
  */
-
-const NOW = 1_000_000;
 
 /** A plain connection to `url`, outside any store; closed after `work`. */
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {

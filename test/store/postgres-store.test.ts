@@ -1,4 +1,5 @@
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { seedPostgresHistory } from '../helpers/history.ts';
 import { createTestDatabase } from '../helpers/pg-database.ts';
 import { storeContract } from './contract.ts';
 
@@ -8,5 +9,9 @@ import { storeContract } from './contract.ts';
  */
 storeContract('PostgreSQL', async () => {
   const database = await createTestDatabase('contract');
-  return { store: new PostgresStore({ url: database.url, poolSize: 8 }), cleanup: () => database.drop() };
+  return {
+    store: new PostgresStore({ url: database.url, poolSize: 8 }),
+    cleanup: () => database.drop(),
+    seedHistory: (spec) => seedPostgresHistory(database.url, spec),
+  };
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { openWorkerStore } from '../../src/store/sqlite/worker-store.ts';
 import { test } from 'node:test';
+import { seedSqliteHistory } from '../helpers/history.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   assertV1Heads,
@@ -28,12 +29,20 @@ function tempFile(): { path: string; cleanup: () => Promise<void> } {
 
 storeContract('SQLite', async () => {
   const { path, cleanup } = tempFile();
-  return { store: new SqliteStore(path), cleanup };
+  return {
+    store: new SqliteStore(path),
+    cleanup,
+    seedHistory: async (spec) => seedSqliteHistory(path, spec),
+  };
 });
 
 storeContract('SQLite in its worker thread', async () => {
   const { path, cleanup } = tempFile();
-  return { store: openWorkerStore(path), cleanup };
+  return {
+    store: openWorkerStore(path),
+    cleanup,
+    seedHistory: async (spec) => seedSqliteHistory(path, spec),
+  };
 });
 
 test('the worker store checkpoints from its own thread: the WAL reaches the database file and stays bounded', async () => {

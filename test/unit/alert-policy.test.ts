@@ -12,8 +12,14 @@ test('failing once, at the Nth failed attempt of a log, while no alert is open',
 });
 
 test('recovered on the next received log of a queue with an open alert, warnings included', () => {
-  assert.equal(decideAlert({ outcome: 'succeeded', attempts: 6, alertOpen: true, afterAttempts: 3 }), 'recovered');
-  assert.equal(decideAlert({ outcome: 'warning', attempts: 1, alertOpen: true, afterAttempts: 3 }), 'recovered');
+  assert.equal(
+    decideAlert({ outcome: 'succeeded', attempts: 6, alertOpen: true, afterAttempts: 3 }),
+    'recovered',
+  );
+  assert.equal(
+    decideAlert({ outcome: 'warning', attempts: 1, alertOpen: true, afterAttempts: 3 }),
+    'recovered',
+  );
   assert.equal(decideAlert({ outcome: 'succeeded', attempts: 6, alertOpen: false, afterAttempts: 3 }), null);
 });
 

@@ -43,13 +43,17 @@ test('keys are bounded: their number, their length, the walk; odd values are ign
   assert.deepEqual(dataModelSearchKeys(long), []);
   const odd = { Patient: { Identifiers: [{ ID: null }, { ID: { nested: 1 } }, 'text', 7, { ID: true }] } };
   assert.deepEqual(dataModelSearchKeys(odd), []);
-  for (const payload of [null, 'text', 42, [], { Patient: null }]) assert.deepEqual(dataModelSearchKeys(payload), []);
+  for (const payload of [null, 'text', 42, [], { Patient: null }])
+    assert.deepEqual(dataModelSearchKeys(payload), []);
   // Deep nesting stops the walk without an error.
   let deep: Record<string, unknown> = { Identifiers: [{ ID: 'too-deep' }] };
   for (let i = 0; i < 100; i++) deep = { next: deep };
   assert.deepEqual(dataModelSearchKeys({ Patient: deep }), []);
   // Repeated identifiers are one key.
-  assert.deepEqual(dataModelSearchKeys({ A: { Identifiers: [{ ID: 'X' }] }, B: { Identifiers: [{ ID: 'x' }] } }), ['x']);
+  assert.deepEqual(
+    dataModelSearchKeys({ A: { Identifiers: [{ ID: 'X' }] }, B: { Identifiers: [{ ID: 'x' }] } }),
+    ['x'],
+  );
 });
 
 test('FHIR: identifier values and resource ids, through a Bundle', () => {
@@ -83,5 +87,9 @@ test('FHIR queries: search parameter values, both halves of a token, _id, and th
     ['ann', 'mrn-1', 'mrn-2', 'p-9', 'smith', 'urn:mrn|mrn-1'],
   );
   assert.deepEqual(fhirQuerySearchKeys({ search: '', id: 'Pat-123' }), ['pat-123']);
-  assert.deepEqual(fhirQuerySearchKeys({ search: '_count=5&_sort=date&a=' }), [], 'result parameters are not keys');
+  assert.deepEqual(
+    fhirQuerySearchKeys({ search: '_count=5&_sort=date&a=' }),
+    [],
+    'result parameters are not keys',
+  );
 });

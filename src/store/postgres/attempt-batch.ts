@@ -59,6 +59,7 @@ u AS (
     lease_expires_at = CASE WHEN h.release THEN NULL ELSE s.lease_expires_at END,
     alert_log_id = CASE h.alert_kind WHEN 'failing' THEN h.log_id WHEN 'recovered' THEN NULL
                    ELSE s.alert_log_id END,
+    pending_count = s.pending_count - CASE WHEN h.status <> 'pending' THEN 1 ELSE 0 END,
     pending_from = CASE WHEN h.status <> 'pending' AND s.pending_from <= l.seq AND NOT EXISTS (
         SELECT 1 FROM logs p WHERE p.org_id = s.org_id AND p.destination_id = s.destination_id
           AND p.seq >= s.pending_from AND p.seq < l.seq AND p.status = 'pending')

@@ -31,10 +31,11 @@ u AS (
     WITH ORDINALITY AS y(k, id, destination_id, status, next_attempt_id, failed_reason, n)
   JOIN mi ON mi.k = y.k),
 s AS (
-  INSERT INTO queues AS q (org_id, destination_id, next_seq)
-  SELECT org_id, destination_id, count(*) FROM u WHERE destination_id IS NOT NULL
+  INSERT INTO queues AS q (org_id, destination_id, next_seq, pending_count)
+  SELECT org_id, destination_id, count(*), count(*) FROM u WHERE destination_id IS NOT NULL
   GROUP BY org_id, destination_id ORDER BY org_id, destination_id
-  ON CONFLICT (org_id, destination_id) DO UPDATE SET next_seq = q.next_seq + excluded.next_seq
+  ON CONFLICT (org_id, destination_id)
+  DO UPDATE SET next_seq = q.next_seq + excluded.next_seq, pending_count = q.pending_count + excluded.pending_count
   RETURNING org_id, destination_id, next_seq)
 INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
   seq, status, next_attempt_id, next_attempt_at, failed_reason, created_at, updated_at)

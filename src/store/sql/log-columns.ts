@@ -1,37 +1,65 @@
 /**
  * SQL fragments several operations share. A queue's head is found from its `pending_from` mark
- * (no pending log of the queue has a lower seq) with one seek on `logs_queue (org_id,
- * destination_id, seq)`, never by walking the queue's delivered history.
+ * (no pending log of the queue has a lower seq), never by walking the queue's delivered history.
+ *
+ * The head is read as the first pending log among the first `HEAD_WINDOW` logs from the mark, in
+ * index order (`logs_queue (org_id, destination_id, seq)`): an ordered walk that stops after at
+ * most that many entries, whatever the planner estimates. (Asked for "the first pending log with
+ * seq >= the mark", PostgreSQL, which sees that few logs are pending, may read every log above
+ * the mark and sort them: a whole backlog per poll.) With strict FIFO only a queue's head ever
+ * leaves `pending`, and the mark moves past it in the same transaction, so the head is the first
+ * log of the window; the window's slack only covers logs done out of order.
  */
+export const HEAD_WINDOW = 64;
 
-/** The columns `rows.ts` maps to a `Log`, with what deriving its state needs. */
+/**
+ * Up to `take` logs `l` of queue `q` (or of the queue named by `:orgId`, `:destinationId` from
+ * mark `:from`, with `constant`), in sequence order, with `columns`: a derived table to filter
+ * on `status = 'pending'`.
+ */
+export function fromMark(columns: string, take: string | number = HEAD_WINDOW, constant = false): string {
+  const queue = constant
+    ? 'l.org_id = :orgId AND l.destination_id = :destinationId AND l.seq >= :from'
+    : 'l.org_id = q.org_id AND l.destination_id = q.destination_id AND l.seq >= q.pending_from';
+  return `(SELECT ${columns} FROM logs l WHERE ${queue} ORDER BY l.seq LIMIT ${take})`;
+}
+
+/** When the head log of queue `q` is due; NULL when the queue is empty. */
+export const HEAD_DUE = `(SELECT w.next_attempt_at FROM ${fromMark('l.seq, l.status, l.next_attempt_at')} w
+  WHERE w.status = 'pending' ORDER BY w.seq LIMIT 1)`;
+
+/** The columns `rows.ts` maps to a `Log` (logs `l` joined to their queue `q`), with what deriving its state needs. */
 export const LOG_COLUMNS = `l.pk, l.id, l.message_id, l.org_id, l.type, l.source_id, l.destination_id,
   l.data_model, l.event_type, l.test, l.seq, l.status, l.attempt_count, l.next_attempt_at, l.retry_of,
   l.failed_reason, l.created_at, l.updated_at, q.lease_owner, q.lease_expires_at,
   CASE WHEN l.status = 'pending' THEN
-    (SELECT h.seq FROM logs h WHERE h.org_id = l.org_id AND h.destination_id = l.destination_id
-       AND h.seq >= q.pending_from AND h.status = 'pending' ORDER BY h.seq LIMIT 1) END AS head_seq`;
+    (SELECT w.seq FROM ${fromMark('l.seq, l.status')} w WHERE w.status = 'pending' ORDER BY w.seq LIMIT 1)
+  END AS head_seq`;
 
 export const LOG_FROM = `logs l LEFT JOIN queues q ON q.org_id = l.org_id AND q.destination_id = l.destination_id`;
 
-/** The pending logs `l` of queue `q`, from its mark; `ORDER BY l.seq LIMIT 1` gives its head. */
-export const PENDING_OF_QUEUE = `l.org_id = q.org_id AND l.destination_id = q.destination_id
-  AND l.seq >= q.pending_from AND l.status = 'pending'`;
-
-/** When the head log of queue `q` is due; NULL when the queue is empty. */
-export const HEAD_DUE = `(SELECT l.next_attempt_at FROM logs l WHERE ${PENDING_OF_QUEUE} ORDER BY l.seq LIMIT 1)`;
+/**
+ * After the log with seq `:seq` of a queue left `pending`: one log fewer in the queue, and its
+ * `pending_from` moves past the log when no pending log is left below it (always so for the
+ * head, the only log that normally leaves). `pending_from` stays a lower bound otherwise, and
+ * catches up at the next head.
+ */
+export const LEFT_QUEUE = `UPDATE queues SET pending_count = pending_count - 1,
+    pending_from = CASE WHEN pending_from <= :seq AND NOT EXISTS (SELECT 1 FROM logs p
+        WHERE p.org_id = queues.org_id AND p.destination_id = queues.destination_id
+          AND p.seq >= queues.pending_from AND p.seq < :seq AND p.status = 'pending')
+      THEN :seq + 1 ELSE pending_from END
+  WHERE org_id = :orgId AND destination_id = :destinationId`;
 
 /**
- * After the log with seq `:seq` of a queue left `pending`: moves the queue's `pending_from` past
- * it when no pending log is left below it (always so for the head, the only log that normally
- * leaves). `pending_from` stays a lower bound otherwise, and catches up at the next head.
+ * A pending log joins the back of a destination's queue (creating the queue row if need be):
+ * the queue's next sequence number, and one more in its depth.
  */
-export const ADVANCE_PENDING_FROM = `UPDATE queues SET pending_from = :seq + 1
-  WHERE org_id = :orgId AND destination_id = :destinationId AND pending_from <= :seq
-    AND NOT EXISTS (SELECT 1 FROM logs p WHERE p.org_id = queues.org_id
-      AND p.destination_id = queues.destination_id AND p.seq >= queues.pending_from AND p.seq < :seq
-      AND p.status = 'pending')`;
+export const JOIN_QUEUE = `INSERT INTO queues (org_id, destination_id, next_seq, pending_count)
+  VALUES (:orgId, :destinationId, 1, 1)
+  ON CONFLICT (org_id, destination_id)
+  DO UPDATE SET next_seq = queues.next_seq + 1, pending_count = queues.pending_count + 1 RETURNING next_seq`;
 
-/** The next sequence number of a destination's queue (creating the queue row if need be). */
-export const NEXT_SEQ = `INSERT INTO queues (org_id, destination_id, next_seq) VALUES (:orgId, :destinationId, 1)
-  ON CONFLICT (org_id, destination_id) DO UPDATE SET next_seq = queues.next_seq + 1 RETURNING next_seq`;
+/** A queue's mark, for the constant form of `fromMark`. */
+export const QUEUE_MARK =
+  'SELECT pending_from FROM queues WHERE org_id = :orgId AND destination_id = :destinationId';

@@ -2,7 +2,7 @@ import type { Log } from '../../models/log.ts';
 import type { PauseInfo, SkipResult } from '../roles/operator-store.ts';
 import type { Database } from './database.ts';
 import { logById } from './log-detail.ts';
-import { ADVANCE_PENDING_FROM, PENDING_OF_QUEUE, NEXT_SEQ } from './log-columns.ts';
+import { fromMark, JOIN_QUEUE, LEFT_QUEUE } from './log-columns.ts';
 
 /**
  * Operators' actions on queues and logs (SPEC 5.4). They are rows in the database, so they act
@@ -32,16 +32,17 @@ export async function skipHead(
   pause: PauseInfo,
 ): Promise<SkipResult> {
   const result = await db.transaction(async (tx): Promise<SkipResult | { id: string }> => {
-    const queue = await tx.get<{ paused_at: number | null }>(
-      `SELECT paused_at FROM queues WHERE org_id = :orgId AND destination_id = :destinationId${db.dialect.forUpdate}`,
+    const queue = await tx.get<{ paused_at: number | null; pending_from: number }>(
+      `SELECT paused_at, pending_from FROM queues
+       WHERE org_id = :orgId AND destination_id = :destinationId${db.dialect.forUpdate}`,
       { orgId, destinationId },
     );
     if (!queue) return { error: 'not_found' };
     if (queue.paused_at === null) return { error: 'not_paused' };
     const head = await tx.get<{ id: string; seq: number }>(
-      `SELECT l.id, l.seq FROM queues q JOIN logs l ON ${PENDING_OF_QUEUE}
-       WHERE q.org_id = :orgId AND q.destination_id = :destinationId ORDER BY l.seq LIMIT 1`,
-      { orgId, destinationId },
+      `SELECT l.id, l.seq FROM ${fromMark('l.id, l.seq, l.status', undefined, true)} l
+       WHERE l.status = 'pending' ORDER BY l.seq LIMIT 1`,
+      { orgId, destinationId, from: Number(queue.pending_from) },
     );
     if (!head) return { error: 'empty' };
     await tx.run(
@@ -53,7 +54,7 @@ export async function skipHead(
         reason: `Skipped by ${pause.by}${pause.reason ? `: ${pause.reason}` : ''}`,
       },
     );
-    await tx.run(ADVANCE_PENDING_FROM, { orgId, destinationId, seq: Number(head.seq) });
+    await tx.run(LEFT_QUEUE, { orgId, destinationId, seq: Number(head.seq) });
     return { id: head.id };
   });
   if ('error' in result || 'skipped' in result) return result;
@@ -76,7 +77,7 @@ export async function retryLog(
     );
     if (!original || original.destination_id === null) return false;
     const destinationId = original.destination_id as string;
-    const next = await tx.get<{ next_seq: number }>(NEXT_SEQ, { orgId, destinationId });
+    const next = await tx.get<{ next_seq: number }>(JOIN_QUEUE, { orgId, destinationId });
     await tx.run(
       `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
          seq, status, next_attempt_id, next_attempt_at, retry_of, created_at, updated_at)

@@ -1,20 +1,24 @@
 import type { Database } from './database.ts';
 import type { DeliveryLog, QueueRef } from '../roles/queue-store.ts';
-import { HEAD_DUE, PENDING_OF_QUEUE } from './log-columns.ts';
+import { fromMark, HEAD_DUE, HEAD_WINDOW, QUEUE_MARK } from './log-columns.ts';
 
 /**
  * The delivery queries both stores run alike. Each is bounded by an index whatever the history:
- * one seek per queue from its `pending_from` mark (see log-columns.ts).
+ * an ordered walk of a few entries per queue from its `pending_from` mark (see log-columns.ts).
  */
 
 export async function headLogs(db: Database, queue: QueueRef, limit: number): Promise<DeliveryLog[]> {
+  const mark = await db.get<{ pending_from: number }>(QUEUE_MARK, { ...queue });
+  if (!mark) return [];
+  const logs = fromMark(
+    'l.id, l.message_id, l.org_id, l.destination_id, l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at',
+    ':take',
+    true,
+  );
   const rows = await db.all(
-    `SELECT l.id, l.message_id, l.org_id, l.destination_id, l.seq, l.test, l.attempt_count,
-       l.next_attempt_id, l.next_attempt_at, m.received_at, m.payload
-     FROM queues q JOIN logs l ON ${PENDING_OF_QUEUE} JOIN messages m ON m.id = l.message_id
-     WHERE q.org_id = :orgId AND q.destination_id = :destinationId
-     ORDER BY l.seq LIMIT :limit`,
-    { ...queue, limit },
+    `SELECT l.*, m.received_at, m.payload FROM ${logs} l JOIN messages m ON m.id = l.message_id
+     WHERE l.status = 'pending' ORDER BY l.seq LIMIT :limit`,
+    { ...queue, from: Number(mark.pending_from), take: limit + HEAD_WINDOW, limit },
   );
   return rows.map((r) => ({
     id: r.id as string,

@@ -1,18 +1,19 @@
 import type { QueueView } from '../../models/log.ts';
 import { toLog, type AttemptRow, type LogRow } from '../rows.ts';
 import type { Database } from './database.ts';
-import { PENDING_OF_QUEUE, LOG_COLUMNS, LOG_FROM } from './log-columns.ts';
+import { fromMark, LOG_COLUMNS } from './log-columns.ts';
 
 interface QueueRow {
   pending_from: number;
+  pending_count: number;
   paused_by: string | null;
   paused_reason: string | null;
   paused_at: number | null;
 }
 
 /**
- * A queue as operators see it. Its depth and oldest log count the pending logs only, from the
- * queue's `pending_from` mark: the cost follows the backlog, never the delivered history.
+ * A queue as operators see it: its row (its depth is kept there) and its head, found from its
+ * mark: a few index lookups, whatever the history or the backlog.
  */
 export async function getQueue(
   db: Database,
@@ -21,24 +22,17 @@ export async function getQueue(
   now: number,
 ): Promise<QueueView | undefined> {
   const queue = await db.get<QueueRow>(
-    `SELECT pending_from, paused_by, paused_reason, paused_at FROM queues
+    `SELECT pending_from, pending_count, paused_by, paused_reason, paused_at FROM queues
      WHERE org_id = :orgId AND destination_id = :destinationId`,
     { orgId, destinationId },
   );
   if (!queue) return undefined;
-  const [stats, headRow] = await Promise.all([
-    db.get<{ depth: number; oldest: number | null }>(
-      `SELECT count(*) AS depth, min(created_at) AS oldest FROM logs
-       WHERE org_id = :orgId AND destination_id = :destinationId AND seq >= :from AND status = 'pending'`,
-      { orgId, destinationId, from: queue.pending_from },
-    ),
-    db.get<LogRow>(
-      `SELECT ${LOG_COLUMNS} FROM ${LOG_FROM}
-       WHERE q.org_id = :orgId AND q.destination_id = :destinationId AND ${PENDING_OF_QUEUE}
-       ORDER BY l.seq LIMIT 1`,
-      { orgId, destinationId },
-    ),
-  ]);
+  const headRow = await db.get<LogRow>(
+    `SELECT ${LOG_COLUMNS} FROM ${fromMark('l.*', undefined, true)} l
+       LEFT JOIN queues q ON q.org_id = l.org_id AND q.destination_id = l.destination_id
+     WHERE l.status = 'pending' ORDER BY l.seq LIMIT 1`,
+    { orgId, destinationId, from: queue.pending_from },
+  );
   const head = headRow ? toLog(headRow, now) : null;
   const lastFailure = head
     ? await db.get<AttemptRow>(
@@ -50,8 +44,9 @@ export async function getQueue(
   return {
     destinationId,
     state: pausedAt !== null ? 'paused' : head && head.attemptCount > 0 ? 'blocked' : 'active',
-    depth: Number(stats?.depth ?? 0),
-    oldestQueuedAt: stats?.oldest == null ? null : Number(stats.oldest),
+    depth: Number(queue.pending_count),
+    // Logs join a queue in the order they are created, so its head is its oldest.
+    oldestQueuedAt: head ? head.createdAt : null,
     head,
     lastError: lastFailure
       ? {

@@ -6,7 +6,7 @@ import type {
   QueryRecord,
 } from '../roles/intake-store.ts';
 import type { Attempt } from '../../models/log.ts';
-import { NEXT_SEQ } from '../sql/log-columns.ts';
+import { JOIN_QUEUE } from '../sql/log-columns.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
 
 /**
@@ -96,7 +96,7 @@ export class SqliteIntake implements IntakeStore {
       const sequence =
         log.destinationId === null
           ? null
-          : this.#db.getSync<{ next_seq: number }>(NEXT_SEQ, {
+          : this.#db.getSync<{ next_seq: number }>(JOIN_QUEUE, {
               orgId: message.orgId,
               destinationId: log.destinationId,
             })!.next_seq;

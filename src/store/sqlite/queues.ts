@@ -7,7 +7,7 @@ import type {
   QueueRef,
   QueueStore,
 } from '../roles/queue-store.ts';
-import { ADVANCE_PENDING_FROM, HEAD_DUE } from '../sql/log-columns.ts';
+import { HEAD_DUE, LEFT_QUEUE } from '../sql/log-columns.ts';
 import { headLogs, nextDueAt, releaseLeases, releaseQueue } from '../sql/queue-heads.ts';
 import { insertAttempt } from './intake.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
@@ -85,8 +85,7 @@ export class SqliteQueues implements QueueStore {
          WHERE id = :id RETURNING seq`,
         { ...log, id: attempt.logId, now: attempt.startedAt + attempt.durationMs },
       );
-      if (updated && log.status !== 'pending')
-        db.runSync(ADVANCE_PENDING_FROM, { ...queue, seq: updated.seq });
+      if (updated && log.status !== 'pending') db.runSync(LEFT_QUEUE, { ...queue, seq: updated.seq });
       // The lease is only written to give it back: the dispatcher's renew loop keeps it alive.
       if (record.release)
         db.runSync(
