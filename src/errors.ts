@@ -59,3 +59,12 @@ export class StoreUnavailableError extends Error {
 export class ShuttingDownError extends Error {
   override name = 'ShuttingDownError';
 }
+
+/**
+ * Start-up cannot go on, for a reason an operator can fix (another process on the data
+ * directory, a port in use, a database newer than this code): `main.ts` prints the message as
+ * one line, no stack trace, and exits 1.
+ */
+export class StartupRefusedError extends Error {
+  override name = 'StartupRefusedError';
+}

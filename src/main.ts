@@ -1,9 +1,9 @@
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './lib/logger.ts';
 import { startServer } from './server.ts';
 
 async function main(): Promise<void> {
-  let config;
+  let config: Readonly<Config>;
   try {
     config = loadConfig();
   } catch (error) {
@@ -14,7 +14,15 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.server.logLevel);
-  const server = await startServer(config, { logger });
+  let server;
+  try {
+    server = await startServer(config, { logger });
+  } catch (error) {
+    const refusal = refusalOf(error, config);
+    if (refusal === undefined) throw error;
+    console.error(`switchboard: ${refusal}`);
+    process.exit(1);
+  }
   logger.info({ url: server.url, dataDir: config.server.dataDir }, 'switchboard started');
 
   let stopping = false;
@@ -34,7 +42,20 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/**
+ * The one-line reason when start-up stopped for something an operator fixes: another process on
+ * the data directory, a database newer than this code, the port taken. (Errors of the embedded
+ * store come from its thread by name.)
+ */
+function refusalOf(error: unknown, config: Readonly<Config>): string | undefined {
+  const { name, message, code } = error as { name?: string; message?: string; code?: string };
+  if (name === 'StartupRefusedError' || name === 'SchemaTooNewError') return message;
+  if (code === 'EADDRINUSE')
+    return `port ${config.server.port} on ${config.server.host} is already in use (another Switchboard?); set PORT to a free one`;
+  return undefined;
+}
+
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error);
   process.exit(1);
 });

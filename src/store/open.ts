@@ -10,7 +10,12 @@ export async function openStore(settings: ServerSettings): Promise<Store> {
     const { PostgresStore } = await import('./postgres/postgres-store.ts');
     return new PostgresStore({ url: settings.databaseUrl, poolSize: settings.databasePoolSize });
   }
-  // The embedded store runs in its own thread; see sqlite/worker-store.ts.
-  const { openWorkerStore } = await import('./sqlite/worker-store.ts');
-  return openWorkerStore(join(settings.dataDir, 'switchboard.db'));
+  // One process per data directory (sqlite/data-dir-lock.ts); the embedded store runs in its own
+  // thread (sqlite/worker-store.ts).
+  const [{ lockDataDir }, { openWorkerStore }] = await Promise.all([
+    import('./sqlite/data-dir-lock.ts'),
+    import('./sqlite/worker-store.ts'),
+  ]);
+  const unlock = lockDataDir(settings.dataDir);
+  return openWorkerStore(join(settings.dataDir, 'switchboard.db'), { onClose: unlock });
 }

@@ -56,7 +56,7 @@ export async function spawnServer(dir: string, config: object, port: number): Pr
   for (;;) {
     if (child.exitCode !== null) break;
     try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
+      if ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) })).ok) break;
     } catch {
       // Not listening yet.
     }

@@ -8,6 +8,7 @@ import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { QueueRef } from '../../src/store/roles/queue-store.ts';
 
 const PG_MIGRATIONS = loadMigrations(new URL('../../src/store/postgres/migrations/', import.meta.url));
+import { seedPostgresHistory } from '../helpers/history.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
 import { assertV1Heads, catalog, message, NOW, V1_LOGS, V1_PENDING_FROM, V1_QUEUES } from './contract.ts';
 
@@ -241,6 +242,82 @@ test('migration 2 starts each queue at its first pending log, so a database from
       ],
     );
   } finally {
+    await database.drop();
+  }
+});
+
+test('a database migrated by a newer release: migrate() refuses, naming the versions', async () => {
+  const database = await createTestDatabase('newer');
+  const store = new PostgresStore({ url: database.url, poolSize: 2 });
+  try {
+    await store.migrate();
+    await withClient(database.url, (client) =>
+      client.query(`INSERT INTO schema_migrations (id, name) VALUES (9999, 'from the future')`),
+    );
+    await assert.rejects(store.migrate(), {
+      name: 'SchemaTooNewError',
+      message: new RegExp(
+        `database .*${new URL(database.url).pathname} has schema version 9999, newer than this Switchboard knows \\(${PG_MIGRATIONS.at(-1)!.id}\\)`,
+      ),
+    });
+  } finally {
+    await store.close();
+    await database.drop();
+  }
+});
+
+test('an upgrade builds its index on a big logs table without blocking writes (CREATE INDEX CONCURRENTLY)', async () => {
+  const database = await createTestDatabase('concurrently');
+  const store = new PostgresStore({ url: database.url, poolSize: 2 });
+  const writer = new pg.Client({ connectionString: database.url });
+  try {
+    // The schema as the release before migration 4 left it, with 200,000 logs.
+    await withClient(database.url, async (client) => {
+      await client.query('CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
+      for (const migration of PG_MIGRATIONS.filter((m) => m.id <= 3)) {
+        for (const statement of migration.statements) await client.query(statement);
+        await client.query('INSERT INTO schema_migrations VALUES ($1, $2)', [migration.id, migration.name]);
+      }
+      await client.query(`INSERT INTO organizations (id, name) VALUES ('acme', 'Acme')`);
+      await client.query(`INSERT INTO queues (org_id, destination_id) VALUES ('acme', 'app')`);
+    });
+    await seedPostgresHistory(database.url, { orgId: 'acme', destinationId: 'app', count: 200_000, from: 1 });
+    await writer.connect();
+    let writing = true;
+    const latencies: number[] = [];
+    const writes = (async () => {
+      for (let i = 0; writing; i++) {
+        const started = performance.now();
+        await writer.query(
+          `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
+             status, created_at, updated_at)
+           VALUES ($1, 1, 'acme', 'send', 'ehr', 'app', 'PatientAdmin', 'NewPatient', false, 'succeeded', 0, 0)`,
+          [`during-${i}`],
+        );
+        latencies.push(performance.now() - started);
+      }
+    })();
+    const started = performance.now();
+    await store.migrate();
+    const migrating = performance.now() - started;
+    writing = false;
+    await writes;
+    const worst = Math.max(...latencies);
+    assert.ok(latencies.length > 10, `writes went on during the migration (${latencies.length})`);
+    // A plain CREATE INDEX would hold every insert for the whole build.
+    assert.ok(
+      worst < migrating / 3,
+      `the longest insert took ${worst.toFixed(0)} ms of a ${migrating.toFixed(0)} ms migration`,
+    );
+    const indexes = await withClient(database.url, async (client) =>
+      (
+        await client.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename = 'logs'`)
+      ).rows.map((r) => r.indexname),
+    );
+    assert.ok(indexes.includes('logs_org_time') && !indexes.includes('logs_org'), indexes.join(', '));
+  } finally {
+    await writer.end().catch(() => undefined);
+    await store.close();
     await database.drop();
   }
 });

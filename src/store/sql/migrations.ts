@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { StartupRefusedError } from '../../errors.ts';
 
 /**
  * Numbered, forward-only migrations: one `.sql` file each, `NNNN_name.sql`, in each store's
@@ -48,13 +49,13 @@ function splitStatements(sql: string): string[] {
 }
 
 /** The database was migrated by a newer Switchboard than this one. */
-export class SchemaTooNewError extends Error {
+export class SchemaTooNewError extends StartupRefusedError {
+  override name = 'SchemaTooNewError';
   constructor(where: string, newest: number, known: number) {
     super(
       `The database ${where} has schema version ${newest}, newer than this Switchboard knows (${known}): ` +
-        'it was upgraded by a newer release. Run that release (or newer) on it; this one refuses to start.',
+        'a newer release upgraded it. Run that release (or a later one) on it; this one will not start.',
     );
-    this.name = 'SchemaTooNewError';
   }
 }
 

@@ -13,7 +13,7 @@ const CHECKPOINT_INTERVAL_MS = 1_000;
  * (`store-worker.ts`). Commits, and their fsync, then no longer stop the event loop; calls keep
  * their order, so writes keep theirs.
  */
-export function openWorkerStore(path: string): Store {
+export function openWorkerStore(path: string, options: { onClose?: () => void } = {}): Store {
   const worker = new Worker(new URL('./store-worker.ts', import.meta.url), {
     workerData: { path, checkpoints: 'external' },
   });
@@ -101,11 +101,15 @@ export function openWorkerStore(path: string): Store {
     migrate: () => call('lifecycle', 'migrate', []) as Promise<void>,
     ping: () => call('lifecycle', 'ping', []) as Promise<void>,
     async close() {
-      if (failure) return;
-      await stopCheckpointer();
-      await call('lifecycle', 'close', []);
-      failure = new StoreUnavailableError('store is closed');
-      await worker.terminate();
+      if (failure) return options.onClose?.();
+      try {
+        await stopCheckpointer();
+        await call('lifecycle', 'close', []);
+        failure = new StoreUnavailableError('store is closed');
+        await worker.terminate();
+      } finally {
+        options.onClose?.();
+      }
     },
   };
 }

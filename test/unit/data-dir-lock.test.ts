@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { lockDataDir } from '../../src/store/sqlite/data-dir-lock.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'switchboard-lock-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const lockFile = (name: string): string => join(dir, name, 'switchboard.lock');
+
+function holderFile(name: string, holder: Record<string, unknown>): void {
+  lockDataDir(join(dir, name))(); // creates the folder
+  writeFileSync(lockFile(name), JSON.stringify({ host: hostname(), at: 'then', ...holder }));
+}
+
+test('the lock is held until released, and then free again', () => {
+  const release = lockDataDir(join(dir, 'a'));
+  assert.equal(JSON.parse(readFileSync(lockFile('a'), 'utf8')).pid, process.pid);
+  release();
+  assert.equal(existsSync(lockFile('a')), false);
+  lockDataDir(join(dir, 'a'))();
+});
+
+test('a live process holding it: refused, naming the directory and the process', async () => {
+  const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+  try {
+    await new Promise((resolve) => other.once('spawn', resolve));
+    const started = readFileSync(`/proc/${other.pid}/stat`, 'utf8');
+    const startTime = started.slice(started.lastIndexOf(')') + 2).split(' ')[19];
+    holderFile('b', { pid: other.pid, started: startTime });
+    assert.throws(() => lockDataDir(join(dir, 'b')), {
+      name: 'StartupRefusedError',
+      message: new RegExp(
+        `data directory ${join(dir, 'b')} is in use by another Switchboard \\(pid ${other.pid}`,
+      ),
+    });
+    // The same pid with another start time is another process that reused it: taken over.
+    holderFile('c', { pid: other.pid, started: '1' });
+    lockDataDir(join(dir, 'c'))();
+  } finally {
+    other.kill();
+  }
+});
+
+test('left by a dead process, by this very pid in an earlier life, or unreadable: taken over', () => {
+  holderFile('d', { pid: 2 ** 22 + 12345, started: null });
+  lockDataDir(join(dir, 'd'))();
+  holderFile('e', { pid: process.pid, started: '1' });
+  lockDataDir(join(dir, 'e'))();
+  lockDataDir(join(dir, 'f'))();
+  writeFileSync(lockFile('f'), 'not json');
+  lockDataDir(join(dir, 'f'))();
+});
