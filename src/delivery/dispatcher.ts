@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Alert } from '../models/alert.ts';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { DeliverySettings } from '../config.ts';
-import type { Clock } from '../lib/clock.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Destination } from '../models/entities.ts';
 import type { Attempt } from '../models/log.ts';
@@ -50,6 +50,9 @@ export class Dispatcher {
   #woken = false;
   #stopping = false;
   #loops: Promise<void>[] = [];
+  /** Claim passes started; each waiter is told how many queues the first pass after its call claimed. */
+  #passes = 0;
+  #passWaiters: { after: number; resolve: (claimed: number) => void }[] = [];
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -68,6 +71,32 @@ export class Dispatcher {
 
   get activeQueues(): number {
     return this.#runners.size;
+  }
+
+  /**
+   * Resolves once the dispatcher, looking for work after this call, found nothing it could
+   * deliver and has nothing running: every due log was delivered or is waiting its turn. Lets a
+   * test assert that something was not delivered without sleeping for a guessed while.
+   */
+  async settled(): Promise<void> {
+    if (this.#loops.length === 0 || this.#stopping) return;
+    for (;;) {
+      const after = this.#passes;
+      const claimed = await new Promise<number>((resolve) => {
+        this.#passWaiters.push({ after, resolve });
+        this.notify();
+      });
+      const running = [...this.#runners.values()].map((r) => r.done);
+      if (claimed === 0 && running.length === 0) return;
+      await Promise.all(running);
+    }
+  }
+
+  /** A claim pass ended, having started `count` runners. */
+  #passDone(pass: number, count: number): void {
+    const waiting = this.#passWaiters;
+    this.#passWaiters = waiting.filter((w) => w.after >= pass);
+    for (const w of waiting) if (w.after < pass) w.resolve(count);
   }
 
   /** Stops claiming, lets in-flight attempts finish for the grace period, then aborts them. */
@@ -90,7 +119,9 @@ export class Dispatcher {
     let failures = 0;
     while (!this.#stopping) {
       try {
+        const pass = ++this.#passes;
         const free = settings.concurrency - this.#runners.size;
+        let started = 0;
         if (free > 0) {
           this.#woken = false;
           const now = clock.now();
@@ -102,13 +133,17 @@ export class Dispatcher {
             exclude: [...this.#runners.values()].map((r) => r.queue),
           });
           for (const queue of claimed) this.#startRunner(queue);
+          started = claimed.length;
         }
+        this.#passDone(pass, started);
         failures = 0;
         await this.#idle(free > 0);
       } catch (error) {
         failures++;
         logger.error({ err: error }, 'delivery: claiming queues failed');
-        await clock.sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), this.#shutdown.signal);
+        // Real time, not the injected clock: how long a database takes to come back is not part of
+        // any schedule (like an HTTP timeout), and a manual clock would never end the wait.
+        await systemClock.sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), this.#shutdown.signal);
       }
     }
   }

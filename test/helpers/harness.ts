@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config.ts';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { startServer, type Server } from '../../src/server.ts';
+import { createStorage, type TestStorage } from './storage.ts';
 import { waitFor } from './wait.ts';
 
 export const PLATFORM_KEY = 'pk_test_acme_0123456789';
@@ -43,21 +41,35 @@ export interface HarnessOptions {
   alerts?: Partial<Config['alerts']>;
   retention?: Partial<Config['retention']>;
   server?: Partial<Config['server']>;
-  dataDir?: string;
+  /** Where the data lives (see storage.ts); by default a fresh one, removed at close. */
+  storage?: TestStorage;
 }
 
 /** Config of one organization `acme` (source `ehr`) plus an organization `other` for isolation tests. */
-export function harnessConfig(options: HarnessOptions, dataDir: string): Readonly<Config> {
-  return parseConfig(harnessConfigFile(options, dataDir));
+export function harnessConfig(options: HarnessOptions, storage: StorageSettings): Readonly<Config> {
+  return parseConfig(harnessConfigFile(options, storage));
 }
+
+/** What of a storage goes into a server's settings. */
+export type StorageSettings = Pick<TestStorage, 'dataDir' | 'databaseUrl'>;
 
 /**
  * The same config as the contents of a config file, for tests that run the server as a child
- * process. Without `dataDir` the store is whatever the environment picks (DATABASE_URL).
+ * process, on `storage` (its data directory and, on PostgreSQL, its database).
  */
-export function harnessConfigFile(options: HarnessOptions, dataDir?: string): Record<string, unknown> {
+export function harnessConfigFile(
+  options: HarnessOptions,
+  storage: StorageSettings,
+): Record<string, unknown> {
   return {
-    server: { port: 0, host: '127.0.0.1', dataDir, logLevel: 'silent', ...options.server },
+    server: {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: storage.dataDir,
+      databaseUrl: storage.databaseUrl,
+      logLevel: 'silent',
+      ...options.server,
+    },
     delivery: { shutdownGraceMs: 2_000, ...options.delivery },
     alerts: { timeoutMs: 2_000, ...options.alerts },
     ...(options.retention ? { retention: options.retention } : {}),
@@ -126,10 +138,15 @@ export interface Harness {
   server: Server;
   clock: ManualClock;
   url: string;
-  dataDir: string;
+  storage: TestStorage;
   token(clientId?: string): Promise<string>;
   send(body: unknown, options?: { token?: string; headers?: Record<string, string> }): Promise<Answer>;
   platform(method: 'GET' | 'POST', path: string, body?: unknown, key?: string): Promise<Answer>;
+  /**
+   * Resolves once delivery has looked for work since the call and has nothing due or running,
+   * and every alert raised is sent: what has not happened by then will not happen on its own.
+   */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -141,20 +158,26 @@ export interface Answer {
   body: any;
 }
 
-/** Starts the real server on a free port with a fresh SQLite file and a manual clock. */
+/**
+ * Starts the real server on a free port with a manual clock, on a fresh store (SQLite, or
+ * PostgreSQL with TEST_STORE=postgres) unless `options.storage` names one.
+ */
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'switchboard-test-'));
+  const storage = options.storage ?? (await createStorage('test'));
   const clock = new ManualClock(Date.now());
-  const server = await startServer(harnessConfig(options, dataDir), {
-    clock,
-    logger: createLogger('silent'),
-  });
+  let server: Server;
+  try {
+    server = await startServer(harnessConfig(options, storage), { clock, logger: createLogger('silent') });
+  } catch (error) {
+    if (!options.storage) await storage.remove();
+    throw error;
+  }
   const tokens = new Map<string, string>();
   const harness: Harness = {
     server,
     clock,
     url: server.url,
-    dataDir,
+    storage,
     async token(clientId = 'ehr-client') {
       const cached = tokens.get(clientId);
       if (cached) return cached;
@@ -185,9 +208,13 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
         },
       });
     },
+    async settled() {
+      await server.dispatcher.settled();
+      await server.alerts.idle();
+    },
     async close() {
       await server.close();
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!options.storage) await storage.remove();
     },
   };
   return harness;

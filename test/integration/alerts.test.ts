@@ -10,7 +10,7 @@ import {
 } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { SmtpSink } from '../helpers/smtp-sink.ts';
-import { settle, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let h: Harness | undefined;
 let receiver: Receiver | undefined;
@@ -58,8 +58,7 @@ test('production: an alert on the 3rd failed attempt, none on later ones, and on
 
   // Attempts 1 and 2 (at once) fail: no alert yet.
   await waitFor(() => receiver!.received.length === 3, 5_000, 'MRN-1 and two attempts of MRN-2');
-  await settle(100);
-  await idle(h);
+  await h.settled();
   assert.equal(smtp!.mails.length, 0, 'no alert before the 3rd failed attempt');
   assert.equal(hook!.received.length, 0);
 
@@ -86,8 +85,7 @@ test('production: an alert on the 3rd failed attempt, none on later ones, and on
   await attemptsRecorded(h, 4);
   h.clock.advance(20_000);
   await waitFor(() => receiver!.received.length === 6, 5_000, 'attempt 5');
-  await settle(100);
-  await idle(h);
+  await h.settled();
   assert.equal(smtp!.mails.length, 1, 'alerts are not repeated on every attempt');
   assert.equal(hook!.received.length, 1);
 
@@ -96,8 +94,7 @@ test('production: an alert on the 3rd failed attempt, none on later ones, and on
   h.clock.advance(30_000);
   await waitFor(() => smtp!.mails.length === 2 && hook!.received.length === 2, 5_000, 'recovery alert');
   await waitFor(() => receiver!.received.length === 8, 5_000, 'the rest of the queue');
-  await settle(100);
-  await idle(h);
+  await h.settled();
   assert.match(smtp!.mails[1]!.subject, /have recovered/);
   assert.equal((hook!.received[1]!.json.alert as { kind: string }).kind, 'recovered');
   assert.equal(smtp!.mails.length, 2, 'a success on a healthy queue raises nothing');

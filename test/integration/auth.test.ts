@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { randomUUID, scryptSync } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { pino } from 'pino';
 import { startServer } from '../../src/server.ts';
+import { createStorage, type TestStorage } from '../helpers/storage.ts';
 import {
   SECRET,
   harnessConfig,
@@ -229,19 +228,19 @@ function rawTokenRequest(
 
 const UNUSED = [{ id: 'app', url: 'http://127.0.0.1:9/unused' }];
 
-/** Runs `work` on a fresh data directory, removed afterwards; servers restarted on it share a store. */
-async function withDataDir(work: (dataDir: string) => Promise<void>): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-auth-'));
+/** Runs `work` on a fresh storage, removed afterwards; servers restarted on it share a store. */
+async function withStorage(work: (storage: TestStorage) => Promise<void>): Promise<void> {
+  const storage = await createStorage('auth');
   try {
-    await work(dataDir);
+    await work(storage);
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+    await storage.remove();
   }
 }
 
-/** A first server on `dataDir` issues a token that works, and is closed. */
-async function firstRunToken(dataDir: string): Promise<string> {
-  const server = await startHarness({ destinations: UNUSED, dataDir });
+/** A first server on `storage` issues a token that works, and is closed. */
+async function firstRunToken(storage: TestStorage): Promise<string> {
+  const server = await startHarness({ destinations: UNUSED, storage });
   try {
     const token = await server.token();
     assert.equal((await server.send(patientAdmin(1), { token })).status, 200);
@@ -254,7 +253,7 @@ async function firstRunToken(dataDir: string): Promise<string> {
 test('a server whose sources sign assertions warns at start when server.publicUrl is not set', async () => {
   const startupLog = async (server: Record<string, unknown>): Promise<string> => {
     const lines: string[] = [];
-    await withDataDir(async (dataDir) => {
+    await withStorage(async (storage) => {
       const config = harnessConfig(
         {
           destinations: [{ id: 'app', url: 'http://127.0.0.1:9/unused' }],
@@ -264,7 +263,7 @@ test('a server whose sources sign assertions warns at start when server.publicUr
             { id: 'app-jwt', name: 'Signed app', environment: 'production', clientId: 'jwt-client', jwksUrl },
           ],
         },
-        dataDir,
+        storage,
       );
       const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
       const started = await startServer(config, { logger, delivery: false });
@@ -344,27 +343,22 @@ describe('aud when server.publicUrl is set: the Host header does not count', () 
 describe('client secrets', () => {
   const bySecret = (fields: Record<string, string>) => tokenRequest(fields);
 
-  test('are stored only as scrypt hashes: the database file holds no secret in plain text', async () => {
-    // Start has written the catalog; the store may still hold part of it in the WAL file.
-    const file = join(h.dataDir, 'switchboard.db');
-    for (const path of [file, `${file}-wal`, `${file}-journal`].filter((p) => existsSync(p)))
-      assert.equal(readFileSync(path).includes(SECRET), false, `${path} holds the secret in plain text`);
-
-    const db = new DatabaseSync(file, { readOnly: true });
-    try {
-      const tables = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .all()
-        .map((r) => String(r.name));
-      for (const table of tables) {
-        const rows = JSON.stringify(db.prepare(`SELECT * FROM "${table}"`).all());
-        assert.equal(rows.includes(SECRET), false, `table ${table} holds the secret in plain text`);
-      }
-      const stored = db
-        .prepare(
-          'SELECT client_id, secret_hash FROM sources WHERE secret_hash IS NOT NULL ORDER BY client_id',
-        )
-        .all();
+  test('are stored only as scrypt hashes: the database holds no secret in plain text', async () => {
+    const { storage } = h;
+    if (storage.kind === 'sqlite') {
+      // Start has written the catalog; the store may still hold part of it in the WAL file.
+      const file = join(storage.dataDir, 'switchboard.db');
+      for (const path of [file, `${file}-wal`, `${file}-journal`].filter((p) => existsSync(p)))
+        assert.equal(readFileSync(path).includes(SECRET), false, `${path} holds the secret in plain text`);
+    }
+    for (const table of await storage.tables()) {
+      const rows = JSON.stringify(await storage.rows(`SELECT * FROM "${table}"`));
+      assert.equal(rows.includes(SECRET), false, `table ${table} holds the secret in plain text`);
+    }
+    {
+      const stored = await storage.rows<{ client_id: string; secret_hash: string }>(
+        'SELECT client_id, secret_hash FROM sources WHERE secret_hash IS NOT NULL ORDER BY client_id',
+      );
       assert.deepEqual(
         stored.map((r) => r.client_id),
         ['ehr-client', 'other-client'],
@@ -382,8 +376,6 @@ describe('client secrets', () => {
         salts.add(salt!);
       }
       assert.equal(salts.size, stored.length, 'each secret has its own salt');
-    } finally {
-      db.close();
     }
   });
 
@@ -519,10 +511,10 @@ describe('the older key/secret flow', () => {
 
 describe('revocation', () => {
   test('rotating the secret or disabling the source revokes its tokens', async () => {
-    await withDataDir(async (dataDir) => {
-      const before = await firstRunToken(dataDir);
+    await withStorage(async (storage) => {
+      const before = await firstRunToken(storage);
       const rotated = 'a-new-secret-0123456789';
-      let server = await startHarness({ destinations: UNUSED, dataDir, ehr: { clientSecret: rotated } });
+      let server = await startHarness({ destinations: UNUSED, storage, ehr: { clientSecret: rotated } });
       assert.equal(
         (await server.send(patientAdmin(1), { token: before })).status,
         401,
@@ -536,7 +528,7 @@ describe('revocation', () => {
 
       server = await startHarness({
         destinations: UNUSED,
-        dataDir,
+        storage,
         ehr: { clientSecret: rotated, disabled: true },
       });
       assert.equal((await server.send(patientAdmin(1), { token: fresh.body.access_token })).status, 401);
@@ -547,10 +539,10 @@ describe('revocation', () => {
   });
 
   test("a token is bound to its source's environment: changing it revokes earlier tokens", async () => {
-    await withDataDir(async (dataDir) => {
-      const production = await firstRunToken(dataDir);
+    await withStorage(async (storage) => {
+      const production = await firstRunToken(storage);
       // Same secret and keys, same token key in the store: only the environment differs.
-      const server = await startHarness({ destinations: UNUSED, dataDir, ehr: { environment: 'staging' } });
+      const server = await startHarness({ destinations: UNUSED, storage, ehr: { environment: 'staging' } });
       try {
         const res = await server.send(patientAdmin(2), { token: production });
         assert.equal(res.status, 401, 'a production token is not a staging token');

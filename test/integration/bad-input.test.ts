@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import { SignJWT } from 'jose';
 import {
@@ -16,7 +14,7 @@ import {
   type Harness,
 } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { settle, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Bad input: invalid JSON, wrong content type, missing Meta fields, unknown destination, no
@@ -752,17 +750,12 @@ test('platform: a bad search parameter -> 400 naming it', async () => {
   assert.match(res.body.error.message, /status/);
 });
 
-/** Rows in the SQLite file, read beside the running server: no API lists a message without logs. */
-function storedRows(harness: Harness): { messages: number; logs: number } {
-  const db = new DatabaseSync(join(harness.dataDir, 'switchboard.db'), { readOnly: true });
-  try {
-    const row = db
-      .prepare('SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM logs) AS logs')
-      .get() as { messages: number; logs: number };
-    return { messages: Number(row.messages), logs: Number(row.logs) };
-  } finally {
-    db.close();
-  }
+/** Rows in the store, read beside the running server: no API lists a message without logs. */
+async function storedRows(harness: Harness): Promise<{ messages: number; logs: number }> {
+  const [row] = await harness.storage.rows<{ messages: number; logs: number }>(
+    'SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM logs) AS logs',
+  );
+  return { messages: Number(row!.messages), logs: Number(row!.logs) };
 }
 
 test('401: an expired token (the clock moved past its hour)', async () => {
@@ -783,9 +776,9 @@ test('after all of it: nothing was stored', async () => {
     assert.equal(logs.status, 200);
     assert.deepEqual(logs.body.logs, []);
   }
-  assert.deepEqual(storedRows(h), { messages: 0, logs: 0 });
-  assert.deepEqual(storedRows(small), { messages: 0, logs: 0 });
-  await settle(100);
+  assert.deepEqual(await storedRows(h), { messages: 0, logs: 0 });
+  assert.deepEqual(await storedRows(small), { messages: 0, logs: 0 });
+  await Promise.all([h.settled(), small.settled()]);
   assert.equal(receiver.received.length, 0, 'nothing was delivered');
   assert.equal(smallReceiver.received.length, 0, 'nothing was delivered');
 });
@@ -819,7 +812,7 @@ test('the server still serves: a good message gets 200 and is delivered as the f
   // No refused request used up a place in the queue.
   assert.equal(receiver.received[0]!.headers['x-switchboard-sequence'], '1');
   assert.equal(receiver.received[0]!.headers['x-switchboard-log-id'], acmeLogId);
-  assert.deepEqual(storedRows(h), { messages: 1, logs: 1 });
+  assert.deepEqual(await storedRows(h), { messages: 1, logs: 1 });
 
   // The small server accepts a message under its limit.
   const under = await small.send(patientAdmin(2));
@@ -857,6 +850,6 @@ test("platform: the other organization's key sees none of acme's logs", async ()
   );
   for (const { text } of [detail, nowhere]) assert.doesNotMatch(text, /MRN-1|Acme/);
   // And acme's retry was not triggered by the other organization.
-  await settle(100);
+  await h.settled();
   assert.equal(receiver.received.length, 1);
 });

@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { ehrToken, freePort } from '../helpers/child-server.ts';
 import { PLATFORM_KEY, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
 import { SlowReceiver } from '../helpers/slow-receiver.ts';
+import { createStorage } from '../helpers/storage.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
 
 /**
@@ -25,6 +26,7 @@ const KILLS = 2;
 const ACKS_PER_PHASE = 110;
 
 const dir = mkdtempSync(join(tmpdir(), 'switchboard-crash-'));
+const storage = await createStorage('crash');
 let child: ChildProcess | undefined;
 let receivers: SlowReceiver[] = [];
 
@@ -32,6 +34,7 @@ after(async () => {
   child?.kill('SIGKILL');
   await Promise.all(receivers.map((r) => r.close()));
   rmSync(dir, { recursive: true, force: true });
+  await storage.remove();
 });
 
 interface Running {
@@ -103,13 +106,15 @@ test(
             destinations: receivers.map((r, i) => ({ id: `dest${i}`, url: r.url })),
             server: { port, logLevel: 'warn' },
             delivery: {
+              // On PostgreSQL the killed process's leases hold its queues until they expire.
+              leaseMs: 2_000,
               pollIntervalMs: 100,
               retryInitialDelayMs: 50,
               retryMaxDelayMs: 500,
               shutdownGraceMs: 1_000,
             },
           },
-          join(dir, 'data'),
+          storage,
         ),
       ),
     );
@@ -187,7 +192,10 @@ test(
           30_000,
           `${target} acknowledged messages with a delivery in flight`,
         );
-        assert.ok(!sendersDone, 'the senders were still sending at the kill');
+        assert.ok(
+          !sendersDone,
+          `the senders were still sending at the kill (acked ${acked.length}, delivered ${receivers.map((r) => r.logIds().length).join('/')})`,
+        );
         let restarted: () => void = () => undefined;
         up = new Promise((resolve) => (restarted = resolve));
         running.process.kill('SIGKILL');

@@ -11,7 +11,7 @@ import {
   type Harness,
 } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { settle, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** An attempt as the Platform API shows it. */
 interface Attempt {
@@ -69,7 +69,7 @@ test('production: a failing log blocks its queue and is retried on the Fibonacci
 
   // Attempt 1 fails, attempt 2 (at once) fails; then the queue waits 10 s, with nothing after 2 delivered.
   await waitFor(() => receiver.received.length === 3, 5_000, 'first deliveries');
-  await settle(150);
+  await h.settled();
   assert.deepEqual(patientsSeen(receiver), ['MRN-1', 'MRN-2', 'MRN-2']);
   const queue = await h.platform('GET', '/platform/v1/destinations/app/queue');
   assert.equal(queue.body.state, 'blocked');
@@ -80,7 +80,7 @@ test('production: a failing log blocks its queue and is retried on the Fibonacci
 
   // 9.9 s later: still waiting. At 10 s: attempt 3.
   h.clock.advance(9_900);
-  await settle(150);
+  await h.settled();
   assert.equal(receiver.received.length, 3, 'no attempt before the wait is over');
   h.clock.advance(100);
   await waitFor(() => receiver.received.length === 4, 5_000, 'attempt 3');
@@ -90,7 +90,7 @@ test('production: a failing log blocks its queue and is retried on the Fibonacci
   await waitFor(() => receiver.received.length === 5, 5_000, 'attempt 4');
   await attemptsRecorded(h, 4);
   h.clock.advance(19_000);
-  await settle(150);
+  await h.settled();
   assert.equal(receiver.received.length, 5, 'the third wait is 20 s');
   h.clock.advance(1_000);
   await waitFor(() => receiver.received.length === 9, 5_000, 'attempt 5 and the rest');
@@ -149,7 +149,7 @@ test('production: retries never stop, and settle at the maximum interval', async
     const seen = receiver.received.length;
     await attemptsRecorded(h, seen);
     h.clock.advance(wait - 1);
-    await settle(60);
+    await h.settled();
     assert.equal(receiver.received.length, seen, `no attempt before ${wait} ms`);
     h.clock.advance(1);
     await waitFor(() => receiver.received.length === seen + 1, 5_000, `attempt after ${wait} ms`);
@@ -162,11 +162,11 @@ test('staging: one retry after a brief pause, then the log fails and the queue m
   const { h, receiver } = await setup('staging', 4);
   const ids = await sendFive(h);
   await waitFor(() => receiver.received.length === 2, 5_000, 'first attempts');
-  await settle(150);
+  await h.settled();
   assert.deepEqual(patientsSeen(receiver), ['MRN-1', 'MRN-2']);
   await attemptsRecorded(h, 1);
   h.clock.advance(4_999);
-  await settle(100);
+  await h.settled();
   assert.equal(receiver.received.length, 2, 'retry waits 5 s');
   h.clock.advance(1);
   await waitFor(() => receiver.received.length === 6, 5_000, 'the retry and the rest');
@@ -184,7 +184,7 @@ test('Meta.Test messages: a failure is recorded and ignored, no retry, no pause'
   const { h, receiver } = await setup('production', 4);
   const ids = await sendFive(h, { Test: true });
   await waitFor(() => receiver.received.length === 5, 5_000, 'all five, once each');
-  await settle(150);
+  await h.settled();
   assert.deepEqual(patientsSeen(receiver), ['MRN-1', 'MRN-2', 'MRN-3', 'MRN-4', 'MRN-5']);
   const failed = await h.platform('GET', `/platform/v1/logs/${ids[1]}`);
   assert.equal(failed.body.status, 'failed');

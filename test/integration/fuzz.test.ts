@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { ERRORS } from '../../src/errors.ts';
@@ -1855,14 +1853,12 @@ async function verifyBatch(batch: string): Promise<void> {
     }
   }
   // No message without its logs: invisible to the Platform API, so read beside the server.
-  const db = new DatabaseSync(join(h.dataDir, 'switchboard.db'), { readOnly: true });
-  try {
-    const row = db
-      .prepare(
-        `SELECT (SELECT count(*) FROM messages) AS messages,
-                (SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM logs l WHERE l.message_id = m.id)) AS orphans`,
-      )
-      .get() as { messages: number; orphans: number };
+  {
+    const [row] = await h.storage.rows<{ messages: number; orphans: number }>(
+      `SELECT (SELECT count(*) FROM messages) AS messages,
+              (SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM logs l WHERE l.message_id = m.id)) AS orphans`,
+    );
+    if (!row) throw new Error('no counts');
     const promised = expected.acme.messages + expected.other.messages;
     const slack = unanswered.acme + unanswered.other;
     if (Number(row.orphans) !== 0) breakRule(batch, `${row.orphans} messages are stored without logs`);
@@ -1871,8 +1867,6 @@ async function verifyBatch(batch: string): Promise<void> {
         batch,
         `${row.messages} messages in the database, ${promised} promised (+ up to ${slack} unanswered)`,
       );
-  } finally {
-    db.close();
   }
 }
 

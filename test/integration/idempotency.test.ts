@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { patientAdmin, startHarness, type Harness } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { settle, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let h: Harness;
 let receiver: Receiver;
@@ -36,7 +36,7 @@ test('a repeated key returns the first answer and enqueues nothing new', async (
   assert.equal(again.headers.get('idempotent-replayed'), 'true');
   assert.deepEqual(again.body, first.body);
   await waitFor(() => receiver.received.length === 1);
-  await settle(150);
+  await h.settled();
   assert.equal(receiver.received.length, 1, 'delivered once');
   assert.equal(await messageCount(), 1);
 });

@@ -11,7 +11,7 @@ import {
   type Harness,
 } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { settle, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Tenant isolation on every route (SPEC 1 "One organization never sees another's data", 2.4,
@@ -155,10 +155,10 @@ async function snapshot(org: Org): Promise<unknown> {
 
 /** Runs `attack` and asserts the victim's own view of its logs, queues and deliveries did not move. */
 async function unchanged(victim: Org, attack: () => Promise<void>): Promise<void> {
-  await settle(50);
+  await h.settled();
   const before = await snapshot(victim);
   await attack();
-  await settle(100);
+  await h.settled();
   assert.deepEqual(await snapshot(victim), before, `nothing of ${victim} changed`);
 }
 

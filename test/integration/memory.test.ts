@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { freePort, spawnServer, type ChildServer } from '../helpers/child-server.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { settle } from '../helpers/wait.ts';
+import { createStorage, type TestStorage } from '../helpers/storage.ts';
 
 /**
  * The payload limit bounds memory (SPEC 2.4 413 "refused while streaming, without reading it
@@ -36,6 +37,7 @@ const SECRET = 'memory-test-secret-0123456789';
 const PLATFORM_KEY = 'pk_memory_test_0123456789';
 
 let dir: string;
+let storage: TestStorage;
 let child: ChildServer;
 let receiver: Receiver;
 let token: string;
@@ -43,12 +45,13 @@ let port: number;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'switchboard-memory-'));
+  storage = await createStorage('memory');
   receiver = await Receiver.start();
   port = await freePort();
   child = await spawnServer(
     dir,
     {
-      server: { dataDir: dir, logLevel: 'warn' },
+      server: { dataDir: storage.dataDir, databaseUrl: storage.databaseUrl, logLevel: 'warn' },
       organizations: [
         {
           id: 'acme',
@@ -94,6 +97,7 @@ after(async () => {
   }
   await receiver.close();
   rmSync(dir, { recursive: true, force: true });
+  await storage.remove();
 });
 
 /** Resident memory of the child, in bytes. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { OTHER_PLATFORM_KEY, patientAdmin, startHarness, type Harness } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { settle, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let h: Harness;
 let receiver: Receiver;
@@ -32,7 +32,7 @@ test('pause holds deliveries, resume releases them in order', async () => {
   assert.equal(paused.body.paused.reason, 'receiver maintenance');
 
   const ids = [await sendOne(1), await sendOne(2), await sendOne(3)];
-  await settle(200);
+  await h.settled();
   assert.equal(receiver.received.length, 0, 'nothing delivered while paused');
   const queue = await h.platform('GET', '/platform/v1/destinations/app/queue');
   assert.equal(queue.body.depth, 3);

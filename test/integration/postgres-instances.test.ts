@@ -67,7 +67,7 @@ test('pause, skip and resume through one instance hold and release the other ins
   assert.equal(paused.status, 200);
   const first = (await api.send(patientAdmin(2))).body.Meta.Logs[0].ID as string;
   const second = (await api.send(patientAdmin(3))).body.Meta.Logs[0].ID as string;
-  await settle(400);
+  await worker.settled();
   assert.ok(!logIdsReceived().includes(first), 'nothing delivered while paused');
   const queue = await worker.platform('GET', '/platform/v1/destinations/app/queue');
   assert.equal(queue.body.state, 'paused');

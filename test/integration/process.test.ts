@@ -11,6 +11,7 @@ import {
   request,
   type Answer,
 } from '../helpers/harness.ts';
+import { createStorage } from '../helpers/storage.ts';
 import { freePort, spawnServer, type ChildServer } from '../helpers/child-server.ts';
 import { createServer, request as httpRequest } from 'node:http';
 import { waitFor } from '../helpers/wait.ts';
@@ -94,6 +95,7 @@ test('SIGTERM: new requests are refused; the attempt in flight finishes and is r
   });
   await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
   const slowUrl = `http://127.0.0.1:${(slow.address() as { port: number }).port}/slow`;
+  const storage = await createStorage('sigterm');
   const config = harnessConfig(
     {
       destinations: [{ id: 'app', url: slowUrl }],
@@ -101,7 +103,7 @@ test('SIGTERM: new requests are refused; the attempt in flight finishes and is r
       // Time enough to probe the server while it waits for the attempt.
       delivery: { shutdownGraceMs: 10_000 },
     },
-    join(dir, 'data'),
+    storage,
   );
   const withSlow = { ...config, server: { ...config.server, port: undefined, host: undefined } };
   const port = await freePort();
@@ -152,7 +154,9 @@ test('SIGTERM: new requests are refused; the attempt in flight finishes and is r
     );
   } finally {
     child.process.kill('SIGKILL');
+    await child.exited;
     slow.close();
+    await storage.remove();
   }
 });
 
@@ -169,6 +173,7 @@ test('SIGTERM: an attempt that outlasts the grace period is aborted, not recorde
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/held`;
+  const storage = await createStorage('grace');
   const graceMs = 300;
   const config = harnessConfig(
     {
@@ -176,7 +181,7 @@ test('SIGTERM: an attempt that outlasts the grace period is aborted, not recorde
       server: { logLevel: 'warn' },
       delivery: { shutdownGraceMs: graceMs },
     },
-    join(dir, 'grace-data'),
+    storage,
   );
   const withReceiver = { ...config, server: { ...config.server, port: undefined, host: undefined } };
   const port = await freePort();
@@ -212,7 +217,9 @@ test('SIGTERM: an attempt that outlasts the grace period is aborted, not recorde
     assert.equal(log.body.attempts[0].statusCode, 200);
   } finally {
     child.process.kill('SIGKILL');
+    await child.exited;
     receiver.closeAllConnections();
     receiver.close();
+    await storage.remove();
   }
 });

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { patientAdmin, startHarness, type Harness } from '../helpers/harness.ts';
 import { streamAnswer, within, type Streamed } from '../helpers/query-stream.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { settle, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 interface Seen {
   url: string;
@@ -210,7 +210,7 @@ test('partial: the destination fails with its own Meta.Errors -> 200 with Destin
   assert.equal(log.status, 'failed');
   // Never retried by Switchboard, however long we wait.
   h.clock.advance(600_000);
-  await settle(200);
+  await h.settled();
   assert.equal(destination.seen.length, before + 1);
 });
 

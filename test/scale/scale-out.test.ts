@@ -128,17 +128,20 @@ test(
       writeFileSync(
         configFile,
         JSON.stringify(
-          harnessConfigFile({
-            destinations: receivers.map((r, d) => ({ id: `dest${d}`, url: r.url })),
-            server: { port, logLevel: 'warn' },
-            delivery: {
-              leaseMs: LEASE_MS,
-              pollIntervalMs: 500,
-              retryInitialDelayMs: 50,
-              retryMaxDelayMs: 500,
-              shutdownGraceMs: 1_000,
+          harnessConfigFile(
+            {
+              destinations: receivers.map((r, d) => ({ id: `dest${d}`, url: r.url })),
+              server: { port, logLevel: 'warn' },
+              delivery: {
+                leaseMs: LEASE_MS,
+                pollIntervalMs: 500,
+                retryInitialDelayMs: 50,
+                retryMaxDelayMs: 500,
+                shutdownGraceMs: 1_000,
+              },
             },
-          }),
+            { dataDir: join(dir, `data-${i}`), databaseUrl: database.url },
+          ),
         ),
       );
       instances.push({ name: `instance-${i}`, url: `http://127.0.0.1:${port}`, configFile });

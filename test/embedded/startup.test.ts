@@ -23,7 +23,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 function configIn(name: string, dataDir: string): { folder: string; config: object } {
   const folder = join(dir, name);
   mkdirSync(folder, { recursive: true });
-  const config = harnessConfig({ destinations: [{ id: 'app', url: 'http://127.0.0.1:9/x' }] }, dataDir);
+  const config = harnessConfig({ destinations: [{ id: 'app', url: 'http://127.0.0.1:9/x' }] }, { dataDir });
   return { folder, config: { ...config, server: { ...config.server, port: undefined, host: undefined } } };
 }
 
