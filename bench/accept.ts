@@ -16,6 +16,7 @@ import {
   waitHttp,
   writeConfig,
 } from './lib.ts';
+import { PREVIOUS } from './previous.ts';
 
 interface Load {
   requestsPerSecond: number;
@@ -100,6 +101,11 @@ export function printAccept({ bare, switchboard }: AcceptResult): void {
     `ratio switchboard/bare: ${(ratio * 100).toFixed(1)}%  (target >= 50%, p99 < 20 ms: ${ratio >= 0.5 && switchboard.p99 < 20 ? 'met' : 'NOT met'})`,
   );
   console.log('Every 200 is a message and its log committed with synchronous=FULL (group commit).');
+  const before = PREVIOUS.accept;
+  console.log(
+    `before the store rework (${PREVIOUS.date}): ${fmt(before.requestsPerSecond)} req/s, ${before.cpuMicros} µs CPU/req ` +
+      `(bare route then ${fmt(before.bareRequestsPerSecond)} req/s); now ${fmt(switchboard.cpuMicros)} µs CPU/req`,
+  );
 }
 
 if (import.meta.main) printAccept(await runAccept());

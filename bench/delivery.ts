@@ -20,6 +20,7 @@ import {
   waitDelivered,
   type ReceiverStats,
 } from './lib.ts';
+import { PREVIOUS } from './previous.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const DESTINATIONS = 100;
@@ -121,6 +122,10 @@ export function printDelivery(r: DeliveryResult): void {
   );
   console.log(
     `FIFO per destination: ${r.stats.violations} out-of-order deliveries, ${r.stats.repeats} repeats (expected 0 and 0)`,
+  );
+  console.log(
+    `before the store rework (${PREVIOUS.date}): ${fmt(PREVIOUS.delivery.perSecond)} deliveries/s, ` +
+      `${PREVIOUS.delivery.cpuMicros} µs CPU each; now ${fmt((r.deliverCpuSeconds / r.stats.total) * 1e6)} µs`,
   );
 }
 

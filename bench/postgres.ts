@@ -34,6 +34,7 @@ import {
   waitDelivered,
   type ReceiverStats,
 } from './lib.ts';
+import { PREVIOUS } from './previous.ts';
 
 const JOBS = Number(process.env.BENCH_PG_JOBS ?? 20_000);
 const KEYS = 100;
@@ -208,6 +209,10 @@ export function printPostgres(runs: Run[]): void {
         `${(bestOverall / r.deliveredPerSecond).toFixed(2)}x start to last ` +
         `(target >= 2x: ${best >= 2 * r.steadyPerSecond && bestOverall >= 2 * r.deliveredPerSecond ? 'met' : 'NOT met'})`,
     );
+  console.log(
+    `before the store rework (${PREVIOUS.date}): 1 instance ${fmt(PREVIOUS.postgres.acceptedPerSecond)} accepted/s, ` +
+      `${fmt(PREVIOUS.postgres.deliveredPerSecond)} delivered/s start to last`,
+  );
 }
 
 if (import.meta.main) printPostgres(await runPostgres());

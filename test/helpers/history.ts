@@ -5,7 +5,7 @@ import pg from 'pg';
  * Bulk-inserts a delivered history straight into a store's tables, as months of traffic would
  * have left it: `count` messages from source `ehr`, each with one `succeeded` log in queue
  * `orgId/destinationId` (sequences continuing the queue's), one attempt and one search key
- * `hist-<n>` (the payload's patient identifier `HIST-<n>`), created one millisecond apart from
+ * `hist-<id>` (the payload's patient identifier `HIST-<id>`, `<id>` the message ID), created one millisecond apart from
  * `from`. The queue's `next_seq` and `pending_from` move past them, as delivery would have.
  * With `pending`, the logs are a backlog instead: pending, due from `from`, no attempts.
  * For tests and benchmarks of queries on a big table; written in SQL so a million rows take
@@ -19,7 +19,7 @@ export interface HistorySpec {
   pending?: boolean;
 }
 
-const PAYLOAD = `'{"Meta":{"DataModel":"PatientAdmin","EventType":"NewPatient"},"Patient":{"Identifiers":[{"ID":"HIST-' || n || '","IDType":"MR"}]}}'`;
+const PAYLOAD = `'{"Meta":{"DataModel":"PatientAdmin","EventType":"NewPatient"},"Patient":{"Identifiers":[{"ID":"HIST-' || (:m0 + n) || '","IDType":"MR"}]}}'`;
 
 /** The statements, with `:org`, `:dest`, `:count`, `:from`, `:m0` (message ID base) and `:s0` (seq base). */
 function statements(series: string, pending: boolean): string[] {
@@ -45,7 +45,7 @@ function statements(series: string, pending: boolean): string[] {
     `INSERT INTO attempts (id, log_id, number, started_at, duration_ms, request_url, status_code, outcome)
        SELECT 'hist-attempt-' || (:m0 + n), 'hist-log-' || (:m0 + n), 1, :from + n, 3, 'http://127.0.0.1:9/h', 200,
          'succeeded' FROM ${series}`,
-    `INSERT INTO search_keys (org_id, key, message_id) SELECT :org, 'hist-' || n, :m0 + n FROM ${series}`,
+    `INSERT INTO search_keys (org_id, key, message_id) SELECT :org, 'hist-' || (:m0 + n), :m0 + n FROM ${series}`,
     `UPDATE queues SET next_seq = :s0 + :count, pending_from = :s0 + :count + 1
        WHERE org_id = :org AND destination_id = :dest`,
   ];

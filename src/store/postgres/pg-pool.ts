@@ -22,7 +22,7 @@ export function createPool(url: string, max: number): pg.Pool {
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     // Durable before 200: a commit returns only once its WAL is flushed, whatever the server default.
-    options: '-c synchronous_commit=on -c jit=off',
+    options: '-c synchronous_commit=on -c jit=off -c plan_cache_mode=force_generic_plan',
     application_name: 'switchboard',
   });
   // An idle connection that dies (server restart) is dropped from the pool; queries report it.

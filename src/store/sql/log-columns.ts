@@ -45,11 +45,20 @@ export const LOG_FROM = `logs l LEFT JOIN queues q ON q.org_id = l.org_id AND q.
  * catches up at the next head.
  */
 export const LEFT_QUEUE = `UPDATE queues SET pending_count = pending_count - 1,
-    pending_from = CASE WHEN pending_from <= :seq AND NOT EXISTS (SELECT 1 FROM logs p
-        WHERE p.org_id = queues.org_id AND p.destination_id = queues.destination_id
-          AND p.seq >= queues.pending_from AND p.seq < :seq AND p.status = 'pending')
+    pending_from = CASE WHEN pending_from <= :seq AND ${noPendingBelow('queues', ':seq')}
       THEN :seq + 1 ELSE pending_from END
   WHERE org_id = :orgId AND destination_id = :destinationId`;
+
+/**
+ * Whether no pending log of queue `queue` lies from its mark up to (not including) seq `seq`.
+ * Asked as "the first such log, in seq order", so that the planner walks `logs_queue` over that
+ * range (asked with EXISTS, PostgreSQL's generic plan walked another index over the whole
+ * organization's history).
+ */
+export function noPendingBelow(queue: string, seq: string): string {
+  return `(SELECT p.seq FROM logs p WHERE p.org_id = ${queue}.org_id AND p.destination_id = ${queue}.destination_id
+      AND p.seq >= ${queue}.pending_from AND p.seq < ${seq} AND p.status = 'pending' ORDER BY p.seq LIMIT 1) IS NULL`;
+}
 
 /**
  * A pending log joins the back of a destination's queue (creating the queue row if need be):

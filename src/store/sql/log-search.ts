@@ -9,12 +9,22 @@ import { LOG_COLUMNS, LOG_FROM } from './log-columns.ts';
 const PAST_PREFIX = '\u{10FFFF}';
 
 /**
+ * A key matching at most this many messages is searched from the keys; one matching more (a
+ * short prefix) from the newest logs, checking each against the keys.
+ */
+export const KEY_CANDIDATES = 5_000;
+
+/**
  * The log search, newest first (`created_at`, then insertion order), on the index `logs
  * (org_id, created_at, pk)`: a page costs the rows it shows plus those the filters skip, and a
- * date range bounds the walk. `q` is looked up in `search_keys` first, and only the logs of the
- * messages found are read (`CROSS JOIN` keeps that order on SQLite, whose planner would
- * otherwise be free to walk the logs instead); `match: 'substring'` reads the payloads of the
- * date range instead.
+ * date range bounds the walk. `match: 'substring'` reads the payloads of the date range.
+ *
+ * `q` is matched against `search_keys`, whichever way reads fewer rows: a key with up to
+ * `KEY_CANDIDATES` messages (an identifier, or a long prefix) is walked in the keys' index and
+ * only its messages' logs are read (`CROSS JOIN` keeps that order on SQLite, whose planner would
+ * otherwise be free to walk the logs instead); a broader one walks the newest logs and looks
+ * each one's message up in the keys, which finds a page quickly precisely because so many
+ * match. A capped count of the key range tells them apart.
  */
 export async function searchLogs(
   db: Database,
@@ -51,10 +61,20 @@ export async function searchLogs(
       const key = normalizeSearchKey(filter.q);
       params.key = key;
       params.keyEnd = key + PAST_PREFIX;
+      params.candidates = KEY_CANDIDATES;
       const match = filter.match === 'exact' ? 's.key = :key' : 's.key >= :key AND s.key < :keyEnd';
-      from = `(SELECT DISTINCT s.message_id FROM search_keys s WHERE s.org_id = :orgId AND ${match}) k
-        CROSS JOIN ${LOG_FROM}`;
-      where.push('l.message_id = k.message_id');
+      // An ordered walk of the keys' index, stopped at the cap, whatever the planner estimates.
+      const keyed = `SELECT s.message_id FROM search_keys s WHERE s.org_id = :orgId AND ${match}
+        ORDER BY s.key, s.message_id LIMIT :candidates`;
+      const [counted] = await db.all<{ n: number }>(`SELECT count(*) AS n FROM (${keyed}) c`, params);
+      if (Number(counted?.n ?? 0) < KEY_CANDIDATES) {
+        from = `(SELECT DISTINCT c.message_id FROM (${keyed}) c) k CROSS JOIN ${LOG_FROM}`;
+        where.push('l.message_id = k.message_id');
+      } else {
+        // A scalar subquery, not EXISTS: PostgreSQL would turn EXISTS into a join over every match.
+        where.push(`(SELECT s.message_id FROM search_keys s WHERE s.message_id = l.message_id AND s.org_id = :orgId
+          AND ${match} LIMIT 1) IS NOT NULL`);
+      }
     }
   }
   if (page.cursor !== undefined) {

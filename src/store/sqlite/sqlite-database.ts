@@ -36,7 +36,7 @@ export class SqliteDatabase implements Database {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
-      PRAGMA foreign_keys = ON;`);
+      PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;`);
     if (options.checkpoints === 'external') this.#db.exec('PRAGMA wal_autocheckpoint = 0');
     this.#writes = new GroupCommit(this.#db);
   }
