@@ -101,7 +101,7 @@ export function toAttempt(row: AttemptRow): Attempt {
   };
 }
 
-/** Cursors are opaque to clients; inside they are the log's insertion order. */
+/** Alert cursors are opaque to clients; inside they are the alert's insertion order. */
 export function encodeCursor(pk: number): string {
   return Buffer.from(`l:${pk}`).toString('base64url');
 }

@@ -23,10 +23,6 @@ export class PgDatabase implements Database {
     this.#pool = pool;
   }
 
-  get pool(): pg.Pool {
-    return this.#pool;
-  }
-
   /** One statement with positional parameters, outside any transaction. */
   readonly query: PositionalQuery = async <T>(sql: string, params?: unknown[]) => {
     try {

@@ -41,10 +41,6 @@ export class SqliteDatabase implements Database {
     this.#writes = new GroupCommit(this.#db);
   }
 
-  get isOpen(): boolean {
-    return this.#db.isOpen;
-  }
-
   #prepare(sql: string): Prepared {
     let prepared = this.#statements.get(sql);
     if (!prepared) {
