@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PG_LOCKS } from '../sql/dialect.ts';
 import { loadMigrations, pendingMigrations } from '../sql/migrations.ts';
-import { mapError } from './pg-pool.ts';
+import { mapError, withConnection } from './pg-pool.ts';
 
 const MIGRATIONS = new URL('./migrations/', import.meta.url);
 
@@ -14,59 +14,53 @@ const MIGRATIONS = new URL('./migrations/', import.meta.url);
  * among them, and the two would wait for each other.
  */
 export async function migratePostgres(pool: pg.Pool, where: string): Promise<void> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw mapError(error);
-  }
   const [lockClass, lockObject] = PG_LOCKS.migrate;
-  try {
-    for (;;) {
-      const { rows } = await client.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_lock($1, $2) AS locked',
-        [lockClass, lockObject],
-      );
-      if (rows[0]!.locked) break;
-      await sleep(100);
-    }
+  await withConnection(pool, async (client) => {
     try {
-      await client.query(
-        'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)',
-      );
-      const applied = (await client.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map(
-        (r) => r.id,
-      );
-      for (const migration of pendingMigrations(loadMigrations(MIGRATIONS), applied, where)) {
-        const record = (): Promise<unknown> =>
-          client.query('INSERT INTO schema_migrations (id, name) VALUES ($1, $2)', [
-            migration.id,
-            migration.name,
-          ]);
-        if (migration.transactional) {
-          await client.query('BEGIN');
-          try {
+      for (;;) {
+        const { rows } = await client.query<{ locked: boolean }>(
+          'SELECT pg_try_advisory_lock($1, $2) AS locked',
+          [lockClass, lockObject],
+        );
+        if (rows[0]!.locked) break;
+        await sleep(100);
+      }
+      try {
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)',
+        );
+        const applied = (await client.query<{ id: number }>('SELECT id FROM schema_migrations')).rows.map(
+          (r) => r.id,
+        );
+        for (const migration of pendingMigrations(loadMigrations(MIGRATIONS), applied, where)) {
+          const record = (): Promise<unknown> =>
+            client.query('INSERT INTO schema_migrations (id, name) VALUES ($1, $2)', [
+              migration.id,
+              migration.name,
+            ]);
+          if (migration.transactional) {
+            await client.query('BEGIN');
+            try {
+              for (const statement of migration.statements) await client.query(statement);
+              await record();
+              await client.query('COMMIT');
+            } catch (error) {
+              await client.query('ROLLBACK');
+              throw error;
+            }
+          } else {
+            await dropInvalidIndexes(client);
             for (const statement of migration.statements) await client.query(statement);
             await record();
-            await client.query('COMMIT');
-          } catch (error) {
-            await client.query('ROLLBACK');
-            throw error;
           }
-        } else {
-          await dropInvalidIndexes(client);
-          for (const statement of migration.statements) await client.query(statement);
-          await record();
         }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1, $2)', [lockClass, lockObject]);
       }
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1, $2)', [lockClass, lockObject]);
+    } catch (error) {
+      throw mapError(error);
     }
-  } catch (error) {
-    throw mapError(error);
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**

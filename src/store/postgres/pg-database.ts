@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { Rollback, type Database, type Executor, type Params, type Row } from '../sql/database.ts';
 import { postgresDialect } from '../sql/dialect.ts';
 import { numberParams, valuesInOrder, type NumberedSql } from '../sql/named-params.ts';
-import { clean, isRetryable, mapError } from './pg-pool.ts';
+import { clean, isRetryable, mapError, withConnection } from './pg-pool.ts';
 
 /** Statements with `$1` parameters, as this store's own hot-path SQL is written. */
 export type PositionalQuery = <T = Row>(sql: string, params?: unknown[]) => Promise<T[]>;
@@ -84,33 +84,25 @@ export class PgDatabase implements Database {
   /** Runs `work` in one transaction, again on a serialization failure or deadlock. */
   async positionalTransaction<T>(work: (tx: PositionalTransaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.#pool.connect();
-      } catch (error) {
-        throw mapError(error);
-      }
-      let broken = false;
-      const tx: PositionalTransaction = {
-        query: async <R>(sql: string, params?: unknown[]) =>
-          (await client.query(statement(sql, params))).rows as R[],
-        changes: async (sql, params) => (await client.query(statement(sql, params))).rowCount ?? 0,
-      };
-      try {
-        await client.query('BEGIN');
-        const value = await work(tx);
-        await client.query('COMMIT');
-        return value;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        if (error instanceof Rollback) return error.value as T;
-        if (isRetryable(error) && attempt < 5) continue;
-        throw mapError(error);
-      } finally {
-        client.release(broken);
-      }
+      const outcome = await withConnection(this.#pool, async (client, broken) => {
+        const tx: PositionalTransaction = {
+          query: async <R>(sql: string, params?: unknown[]) =>
+            (await client.query(statement(sql, params))).rows as R[],
+          changes: async (sql, params) => (await client.query(statement(sql, params))).rowCount ?? 0,
+        };
+        try {
+          await client.query('BEGIN');
+          const value = await work(tx);
+          await client.query('COMMIT');
+          return { value };
+        } catch (error) {
+          await client.query('ROLLBACK').catch(broken);
+          if (error instanceof Rollback) return { value: error.value as T };
+          if (isRetryable(error) && attempt < 5) return 'again' as const;
+          throw mapError(error);
+        }
+      });
+      if (outcome !== 'again') return outcome.value;
     }
   }
 }

@@ -30,6 +30,29 @@ export function createPool(url: string, max: number): pg.Pool {
   return pool;
 }
 
+/**
+ * Runs `work` on a connection of its own from `pool`. `work` calls `broken()` when the
+ * connection may be left in a bad state (a failed ROLLBACK or unlock): it is then closed rather
+ * than handed to the next caller.
+ */
+export async function withConnection<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient, broken: () => void) => Promise<T>,
+): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw mapError(error);
+  }
+  let isBroken = false;
+  try {
+    return await work(client, () => (isBroken = true));
+  } finally {
+    client.release(isBroken);
+  }
+}
+
 export function createClient(url: string): pg.Client {
   return new pg.Client({ connectionString: url, types, application_name: 'switchboard-listen' });
 }

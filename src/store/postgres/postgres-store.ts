@@ -9,7 +9,7 @@ import { SqlRetentionStore } from '../sql/retention.ts';
 import { PgIntake } from './intake.ts';
 import { migratePostgres } from './migrate.ts';
 import { PgDatabase } from './pg-database.ts';
-import { createPool, mapError } from './pg-pool.ts';
+import { createPool, mapError, withConnection } from './pg-pool.ts';
 import { PgQueues } from './queues.ts';
 import { WorkChannel } from './work-channel.ts';
 
@@ -71,29 +71,20 @@ export class PostgresStore implements Store {
     return this.#work.subscribe(listener);
   }
 
-  async exclusive<T>(work: () => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw mapError(error);
-    }
-    let broken = false;
-    try {
-      // A session lock, held on this connection while `work` uses others from the pool.
-      await client.query('SELECT pg_advisory_lock($1, $2)', [...PG_LOCKS.exclusive]);
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return withConnection(this.#pool, async (client, broken) => {
       try {
-        return await work();
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1, $2)', [...PG_LOCKS.exclusive]).catch(() => {
-          broken = true;
-        });
+        // A session lock, held on this connection while `work` uses others from the pool.
+        await client.query('SELECT pg_advisory_lock($1, $2)', [...PG_LOCKS.exclusive]);
+        try {
+          return await work();
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1, $2)', [...PG_LOCKS.exclusive]).catch(broken);
+        }
+      } catch (error) {
+        throw mapError(error);
       }
-    } catch (error) {
-      throw mapError(error);
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   migrate(): Promise<void> {
