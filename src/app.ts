@@ -18,6 +18,7 @@ import { ClientAssertions } from './api/auth/client-assertion.ts';
 import { RateLimiter } from './api/rate-limit/rate-limit.ts';
 import type { RateCounter } from './api/rate-limit/rolling-window.ts';
 import { legacyAuthRoutes } from './api/auth/legacy-routes.ts';
+import { metadataRoute } from './api/auth/metadata-route.ts';
 import { tokenRoute } from './api/auth/token-route.ts';
 import { endpointRoute } from './api/endpoint-route.ts';
 import { fhirRoutes } from './api/fhir/fhir-routes.ts';
@@ -193,6 +194,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       lifetimeSeconds: config.server.accessTokenSeconds,
       publicUrl: config.server.publicUrl,
     });
+    metadataRoute(auth, { publicUrl: config.server.publicUrl });
     legacyAuthRoutes(auth, {
       catalog,
       tokens,

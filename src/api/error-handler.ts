@@ -6,7 +6,8 @@ import { ApiError, ERRORS, ShuttingDownError, StoreUnavailableError, type ErrorC
  * The only place where an error becomes an HTTP answer. Known errors keep their catalogue
  * status and text; anything else is logged and answered as a bare 500 with nothing internal.
  * The body's shape follows the API family of the path: Redox `Meta.Errors` for the Data Model
- * API, RFC 6749 for the token endpoints, a plain `error` object for the Platform API.
+ * API, RFC 6749 for the token endpoints and the OAuth metadata, a plain `error` object for the
+ * Platform API.
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
@@ -78,7 +79,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   const catalogue = ERRORS[error.code];
   reply.code(error.status).headers(error.headers);
   const path = pathOf(request.url);
-  if (path.startsWith('/v2/auth') || path.startsWith('/auth/'))
+  if (path.startsWith('/v2/auth') || path.startsWith('/auth/') || path.startsWith('/.well-known/'))
     return reply.send({ error: oauthCode(error.code), error_description: error.message });
   if (path.startsWith('/fhir/'))
     return reply

@@ -304,13 +304,22 @@ describe('aud when server.publicUrl is set: the Host header does not count', () 
   });
   const REFUSED = { error: 'invalid_client', error_description: 'Client authentication failed' };
 
-  test('an assertion for the public token URL is accepted', async () => {
-    const res = await rawTokenRequest(
-      pub.url,
-      await jwtFields('https://switchboard.example/v2/auth/token'),
-      {},
-    );
-    assert.equal(res.status, 200, JSON.stringify(res.body));
+  test('an assertion for the public token URL, or for the public issuer identifier, is accepted', async () => {
+    for (const aud of ['https://switchboard.example/v2/auth/token', 'https://switchboard.example']) {
+      const res = await rawTokenRequest(pub.url, await jwtFields(aud), {});
+      assert.equal(res.status, 200, `${aud}: ${JSON.stringify(res.body)}`);
+    }
+    for (const aud of ['https://switchboard.example/', 'https://switchboard.example/v2', pub.url]) {
+      const res = await rawTokenRequest(pub.url, await jwtFields(aud), {});
+      assert.equal(res.status, 401, `${aud} is not an audience of this server`);
+    }
+  });
+
+  test('the metadata document names the public issuer and its token endpoint', async () => {
+    const res = await request(pub.url, 'GET', '/.well-known/oauth-authorization-server');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.issuer, 'https://switchboard.example');
+    assert.equal(res.body.token_endpoint, 'https://switchboard.example/v2/auth/token');
   });
 
   test("an assertion for another server's token URL is refused, whatever Host says", async () => {

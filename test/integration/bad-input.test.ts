@@ -626,7 +626,14 @@ test('token: wrong secret -> 401 invalid_client', async () => {
     client_secret: 'wrong-secret-0123456789',
   });
   assertOAuthError(res, 401, 'invalid_client');
-  assert.match(res.headers.get('www-authenticate') ?? '', /^Basic/);
+  // RFC 6749 5.2: a challenge only to a client that authenticated with HTTP Basic.
+  assert.equal(res.headers.get('www-authenticate'), null);
+  const byBasic = await tokenRequest(
+    { grant_type: 'client_credentials' },
+    basic('ehr-client', 'wrong-secret-0123456789'),
+  );
+  assertOAuthError(byBasic, 401, 'invalid_client');
+  assert.match(byBasic.headers.get('www-authenticate') ?? '', /^Basic realm=/);
 });
 
 test('token: an unknown client gets the same answer as a wrong secret', async () => {

@@ -719,18 +719,32 @@ const ROUTES: RouteDef[] = [
     },
   })),
   {
+    name: 'GET /.well-known/oauth-authorization-server',
+    method: 'GET',
+    usual: 'none',
+    build(rng, _org, hostile) {
+      const suffix = hostile
+        ? rng.pick(['/x', '/%00', `/${enc(randomString(rng))}`, rng.pick(ODD_QUERIES)])
+        : '';
+      return {
+        path: `/.well-known/oauth-authorization-server${suffix}`,
+        strategy: `metadata ${suffix.slice(0, 40)}`,
+      };
+    },
+  },
+  {
     name: 'GET /platform/v1/logs',
     method: 'GET',
     usual: 'platform',
     build(rng, _org, hostile) {
       // prettier-ignore
-      const names = ['status', 'dataModel', 'eventType', 'sourceId', 'destinationId', 'test', 'from', 'to', 'messageId', 'q', 'cursor', 'limit', 'bogus', '__proto__', 'constructor', 'q[]', 'limit[0]'];
+      const names = ['status', 'dataModel', 'eventType', 'sourceId', 'destinationId', 'test', 'from', 'to', 'messageId', 'q', 'cursor', 'limit', 'match', 'bogus', '__proto__', 'constructor', 'q[]', 'limit[0]'];
       // prettier-ignore
-      const values = ['pending', 'succeeded', 'failed', 'PatientAdmin', 'Patient Admin', 'ehr', 'app', 'private', 'true', '2024-01-01T00:00:00Z', '2024-99-99T00:00:00Z', '0', '-1', '500', '501', '99999999999999999', 'ACME-FUZZ', 'OTHR-FUZZ', '%ZZ', '%00', "'", 'x'.repeat(1025), enc(randomString(rng))];
+      const values = ['pending', 'succeeded', 'failed', 'PatientAdmin', 'Patient Admin', 'ehr', 'app', 'private', 'true', '2024-01-01T00:00:00Z', '2024-99-99T00:00:00Z', '0', '-1', '500', '501', '99999999999999999', 'ACME-FUZZ', 'OTHR-FUZZ', 'prefix', 'exact', 'substring', '%ZZ', '%00', "'", 'x'.repeat(1025), enc(randomString(rng))];
       const count = hostile ? 1 + rng.int(4) : rng.int(2);
       const params = Array.from(
         { length: count },
-        () => `${rng.pick(hostile ? names : names.slice(0, 12))}=${rng.pick(values)}`,
+        () => `${rng.pick(hostile ? names : names.slice(0, 13))}=${rng.pick(values)}`,
       );
       const query = params.length ? `?${params.join('&')}` : hostile ? rng.pick(ODD_QUERIES) : '';
       return { path: `/platform/v1/logs${query}`, strategy: `logs${query.slice(0, 80)}` };
@@ -1234,7 +1248,8 @@ const STATUSES: Record<Family, number[]> = {
 
 /** The API a path belongs to, as the server decides the shape of its error answers. */
 function familyOf(path: string): Family {
-  if (path.startsWith('/v2/auth') || path.startsWith('/auth/')) return 'oauth';
+  if (path.startsWith('/v2/auth') || path.startsWith('/auth/') || path.startsWith('/.well-known/'))
+    return 'oauth';
   if (path.startsWith('/fhir/')) return 'fhir';
   if (path.startsWith('/platform/') || path.startsWith('/healthz') || path.startsWith('/readyz'))
     return 'platform';
@@ -1380,6 +1395,8 @@ function successShape(sent: Sent, body: Json): string[] {
     return typeof body.accessToken === 'string' && typeof body.refreshToken === 'string'
       ? []
       : ['the legacy token answer'];
+  if (path.startsWith('/.well-known/'))
+    return typeof body.issuer === 'string' && typeof body.token_endpoint === 'string' ? [] : ['the metadata'];
   if (sent.family === 'dm') {
     const meta = body.Meta;
     if (!isObject(meta) || !Array.isArray(meta.Logs) || !Array.isArray(meta.Errors))

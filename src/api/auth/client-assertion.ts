@@ -12,7 +12,7 @@ import type { Source } from '../../models/entities.ts';
 import type { OneTimeKeyStore } from '../../store/roles/one-time-key-store.ts';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-const ALGORITHMS = ['RS256', 'RS384', 'ES256', 'ES384'];
+export const ASSERTION_ALGORITHMS = ['RS256', 'RS384', 'ES256', 'ES384'] as const;
 /** An assertion may live at most this long (SPEC 2.1: `exp` within 5 minutes). */
 const MAX_LIFETIME_S = 300;
 /** Tolerated clock difference between the client and Switchboard. */
@@ -49,7 +49,7 @@ export class ClientAssertions {
     const now = this.#clock.now();
     try {
       const { payload } = await jwtVerify(assertion, this.#keySet(source), {
-        algorithms: ALGORITHMS,
+        algorithms: [...ASSERTION_ALGORITHMS],
         issuer: source.clientId,
         subject: source.clientId,
         audience: audiences,

@@ -16,13 +16,19 @@ export interface TokenDeps {
   publicUrl?: string;
 }
 
+/**
+ * An RFC 6749 5.2 error. `WWW-Authenticate` goes with a 401 only when the client authenticated
+ * with HTTP Basic: the RFC asks for it then, and a client library that sees a challenge it did
+ * not answer raises a challenge error instead of showing the app `invalid_client`.
+ */
 function oauthError(
   reply: FastifyReply,
   status: 400 | 401,
   error: OAuthError,
   description: string,
+  usedBasic = false,
 ): FastifyReply {
-  if (status === 401) reply.header('www-authenticate', 'Basic realm="switchboard"');
+  if (status === 401 && usedBasic) reply.header('www-authenticate', 'Basic realm="switchboard"');
   return reply
     .code(status)
     .header('cache-control', 'no-store')
@@ -37,7 +43,7 @@ const FAILED = 'Client authentication failed';
  * failure of authentication gets the same answer, so it does not tell which part was wrong.
  */
 export function tokenRoute(app: FastifyInstance, deps: TokenDeps): void {
-  app.post('/v2/auth/token', async (request, reply) => {
+  app.post(TOKEN_PATH, async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, string | undefined>;
     if (form.grant_type !== 'client_credentials')
       return form.grant_type
@@ -53,16 +59,16 @@ export function tokenRoute(app: FastifyInstance, deps: TokenDeps): void {
         return oauthError(reply, 400, 'invalid_request', `client_assertion_type must be ${JWT_BEARER}`);
       source = await deps.assertions.verify(
         form.client_assertion,
-        tokenUrls(request, deps.publicUrl),
+        acceptedAudiences(request, deps.publicUrl),
         form.client_id,
       );
     } else {
       const clientId = basic?.id ?? form.client_id;
       const secret = basic?.secret ?? form.client_secret;
-      if (!clientId || !secret) return oauthError(reply, 401, 'invalid_client', FAILED);
+      if (!clientId || !secret) return oauthError(reply, 401, 'invalid_client', FAILED, basic !== undefined);
       source = await checkSecret(deps.catalog, clientId, secret);
     }
-    if (!source) return oauthError(reply, 401, 'invalid_client', FAILED);
+    if (!source) return oauthError(reply, 401, 'invalid_client', FAILED, basic !== undefined);
     const { token } = await deps.tokens.issue(source, deps.lifetimeSeconds);
     return reply.header('cache-control', 'no-store').send({
       access_token: token,
@@ -87,14 +93,26 @@ export async function checkSecret(
 const DUMMY_HASH = 'scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
 /**
- * The URLs a client may name as `aud`. With `server.publicUrl` configured, only its token URL:
- * the Host header (or a proxy's X-Forwarded-Host) is the caller's to choose, so deriving the
- * audience from it would accept an assertion minted for another server's token URL (same path,
- * other host) replayed here with a matching Host. Without `publicUrl`, the URL the client called.
+ * This server's issuer identifier (RFC 8414): `server.publicUrl`, or without it the base URL the
+ * client called. With `publicUrl` configured the Host header plays no part: it (or a proxy's
+ * X-Forwarded-Host) is the caller's to choose, so deriving the audience from it would accept an
+ * assertion minted for another server (same paths, other host) replayed here with a matching
+ * Host.
  */
-function tokenUrls(request: FastifyRequest, publicUrl: string | undefined): string[] {
-  if (publicUrl) return [`${publicUrl.replace(/\/+$/, '')}/v2/auth/token`];
-  return [`${request.protocol}://${request.host}/v2/auth/token`];
+export function issuerOf(request: FastifyRequest, publicUrl: string | undefined): string {
+  return publicUrl ? publicUrl.replace(/\/+$/, '') : `${request.protocol}://${request.host}`;
+}
+
+export const TOKEN_PATH = '/v2/auth/token';
+
+/**
+ * What a JWT assertion may name as `aud`: the issuer identifier or the token endpoint's URL
+ * (RFC 7523 3 allows either; current OAuth guidance, which client libraries follow by default,
+ * prefers the issuer). Nothing else.
+ */
+function acceptedAudiences(request: FastifyRequest, publicUrl: string | undefined): string[] {
+  const issuer = issuerOf(request, publicUrl);
+  return [issuer, `${issuer}${TOKEN_PATH}`];
 }
 
 function parseBasic(header: string | undefined): { id: string; secret: string } | undefined {
