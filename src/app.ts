@@ -32,6 +32,8 @@ import { verifyDestination } from './services/verify-destination.ts';
 import { logsRoutes } from './api/platform/logs-routes.ts';
 import { requireOrganization } from './api/platform/platform-auth.ts';
 import { queueRoutes } from './api/platform/queue-routes.ts';
+import { metricsRoute } from './api/metrics-route.ts';
+import type { Metrics } from './metrics/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,6 +54,7 @@ export interface AppDeps {
   rateCounter: RateCounter;
   /** Wakes delivery after new work was stored or a queue changed. */
   wakeDelivery: () => void;
+  metrics: Metrics;
 }
 
 /** Sent with every answer: JSON APIs are never framed, sniffed, or allowed to load anything. */
@@ -161,6 +164,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       );
   });
   app.addHook('onRequest', limiter.onRequest);
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.answered(
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.headers(SECURITY_HEADERS);
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000');
@@ -178,6 +188,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   installErrorHandling(app);
   healthRoutes(app, store);
+  metricsRoute(app, { metrics: deps.metrics, token: config.metrics.token });
   app.register(async (auth) => {
     // Token requests are form-encoded (RFC 6749); URLSearchParams is the whole parser needed.
     auth.addContentTypeParser(
@@ -209,7 +220,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     catalog,
     clock,
     authenticate,
-    onAccepted: deps.wakeDelivery,
+    onAccepted: (source, pending) => {
+      deps.metrics.accepted(source.orgId, source.id);
+      if (pending) deps.wakeDelivery();
+    },
     idempotencyWindowMs: config.server.idempotencyWindowMs,
   });
   const queryDeps = {

@@ -131,6 +131,17 @@ const alertSchema = z.strictObject({
   timeoutMs: ms.min(100).default(10_000),
 });
 
+/** `GET /metrics` (Prometheus). */
+const metricsSchema = z.strictObject({
+  /** When set, a scrape must send `Authorization: Bearer <token>`; without it /metrics is open. */
+  token: z.string().min(16).optional(),
+  /**
+   * Queue figures come from the store at scrape time, so every instance reports the same; they
+   * are read at most once per this long, however many scrapers ask.
+   */
+  queueCacheMs: ms.min(0).default(1_000),
+});
+
 /**
  * What is kept, and for how long. Logs still pending are never deleted, whatever their age: only
  * logs that are done (succeeded, failed, filtered; queries) age out.
@@ -199,6 +210,7 @@ const configSchema = z
     delivery: deliverySchema.default(deliverySchema.parse({})),
     alerts: alertSchema.default(alertSchema.parse({})),
     retention: retentionSchema.default(retentionSchema.parse({})),
+    metrics: metricsSchema.default(metricsSchema.parse({})),
     organizations: z.array(organizationSchema).default([]),
   })
   .superRefine((config, ctx) => {
@@ -226,6 +238,7 @@ export type DeliverySettings = Config['delivery'];
 export type ServerSettings = Config['server'];
 export type AlertSettings = Config['alerts'];
 export type RetentionSettings = Config['retention'];
+export type MetricsSettings = Config['metrics'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

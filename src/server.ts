@@ -13,6 +13,7 @@ import { MemoryRateCounter } from './api/rate-limit/rolling-window.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { randomToken } from './lib/secrets.ts';
+import { Metrics } from './metrics/metrics.ts';
 import { Purger } from './retention/purger.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
@@ -62,7 +63,13 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   const tokens = new AccessTokens(tokenKey, catalog, clock);
   const outbound = new Outbound({ excerptBytes: config.delivery.responseExcerptBytes });
   const alerts = new AlertNotifier({ outbox: store.alerts, catalog, clock, logger, settings: config.alerts });
+  const metrics = new Metrics({
+    operators: store.operators,
+    settings: config.metrics,
+    now: () => clock.now(),
+  });
   const dispatcher = new Dispatcher({
+    onAttempt: (report) => metrics.attempted(report),
     queues: store.queues,
     catalog,
     clock,
@@ -109,6 +116,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     queryClient,
     rateCounter,
     wakeDelivery: () => dispatcher.notify(),
+    metrics,
   });
   let stopListening: (() => void) | undefined;
   if (config.delivery.enabled && options.delivery !== false) {

@@ -87,7 +87,12 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
       .send(
         operationOutcome(error.status >= 500 ? 'fatal' : 'error', issueCodeFor(error.status), error.message),
       );
-  if (path.startsWith('/platform/') || path.startsWith('/healthz') || path.startsWith('/readyz'))
+  if (
+    path.startsWith('/platform/') ||
+    path.startsWith('/healthz') ||
+    path.startsWith('/readyz') ||
+    path.startsWith('/metrics')
+  )
     return reply.send({ error: { code: error.code, message: error.message } });
   return reply.send({
     Meta: {

@@ -5,7 +5,7 @@ import type { DeliverySettings } from '../config.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Destination } from '../models/entities.ts';
-import type { Attempt } from '../models/log.ts';
+import type { Attempt, AttemptOutcome } from '../models/log.ts';
 import type { ClaimedQueue, DeliveryLog, QueueRef, QueueStore } from '../store/roles/queue-store.ts';
 import type { Outbound } from './outbound.ts';
 import { decideAlert, describeFailure } from './alert-policy.ts';
@@ -23,6 +23,19 @@ export interface DispatcherDeps {
   owner?: string;
   /** Given each alert an attempt raised, once it is committed (SPEC 5.5). */
   onAlert?: (alert: Alert) => void;
+  /** Told of each attempt once recorded (metrics). */
+  onAttempt?: (report: AttemptReport) => void;
+}
+
+/** What the dispatcher tells of each recorded attempt. */
+export interface AttemptReport {
+  orgId: string;
+  destinationId: string;
+  outcome: AttemptOutcome;
+  durationMs: number;
+  /** When the message was accepted, and when this attempt ended. */
+  receivedAt: number;
+  finishedAt: number;
 }
 
 type Step = 'next' | 'stop';
@@ -304,6 +317,13 @@ export class Dispatcher {
       });
       // Another worker took the queue over (this one stalled past its lease): it owns the log now.
       if (!recorded.leaseHeld) return 'stop';
+      this.#deps.onAttempt?.({
+        ...queue,
+        outcome: attempt.outcome,
+        durationMs: attempt.durationMs,
+        receivedAt: log.receivedAt,
+        finishedAt,
+      });
       if (alert) {
         run.alertOpen = alert.kind === 'failing';
         this.#deps.onAlert?.(alert);

@@ -12,8 +12,8 @@ export interface AcceptDeps {
   intake: IntakeStore;
   catalog: Catalog;
   clock: Clock;
-  /** Called after the commit, to wake delivery. */
-  onAccepted: () => void;
+  /** Called after each new message's commit (not for a replay): wakes delivery, counts it. */
+  onAccepted: (source: Source, pending: boolean) => void;
   idempotencyWindowMs: number;
 }
 
@@ -92,7 +92,7 @@ export async function acceptMessage(
     });
   if (result.kind === 'replayed')
     return { json: render(JSON.parse(result.answer) as AnswerParts, result), replayed: true };
-  if (destinations.length > 0) deps.onAccepted();
+  deps.onAccepted(source, destinations.length > 0);
   return { json: render(answer, result), replayed: false };
 }
 

@@ -40,6 +40,7 @@ export interface HarnessOptions {
   delivery?: Partial<Config['delivery']>;
   alerts?: Partial<Config['alerts']>;
   retention?: Partial<Config['retention']>;
+  metrics?: Partial<Config['metrics']>;
   server?: Partial<Config['server']>;
   /** Where the data lives (see storage.ts); by default a fresh one, removed at close. */
   storage?: TestStorage;
@@ -73,6 +74,7 @@ export function harnessConfigFile(
     delivery: { shutdownGraceMs: 2_000, ...options.delivery },
     alerts: { timeoutMs: 2_000, ...options.alerts },
     ...(options.retention ? { retention: options.retention } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     organizations: [
       {
         id: 'acme',

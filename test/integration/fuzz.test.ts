@@ -1251,7 +1251,12 @@ function familyOf(path: string): Family {
   if (path.startsWith('/v2/auth') || path.startsWith('/auth/') || path.startsWith('/.well-known/'))
     return 'oauth';
   if (path.startsWith('/fhir/')) return 'fhir';
-  if (path.startsWith('/platform/') || path.startsWith('/healthz') || path.startsWith('/readyz'))
+  if (
+    path.startsWith('/platform/') ||
+    path.startsWith('/healthz') ||
+    path.startsWith('/readyz') ||
+    path.startsWith('/metrics')
+  )
     return 'platform';
   return 'dm';
 }

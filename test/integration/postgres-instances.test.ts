@@ -3,6 +3,7 @@ import pg from 'pg';
 import { after, before, test } from 'node:test';
 import { patientAdmin, startHarness, type Harness } from '../helpers/harness.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-database.ts';
+import { scrape, value } from '../helpers/prometheus.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { settle, waitFor } from '../helpers/wait.ts';
 
@@ -72,6 +73,13 @@ test('pause, skip and resume through one instance hold and release the other ins
   const queue = await worker.platform('GET', '/platform/v1/destinations/app/queue');
   assert.equal(queue.body.state, 'paused');
   assert.equal(queue.body.depth, 2);
+  // The queue figures of /metrics come from the store: every instance reports the same.
+  for (const instance of [api, worker]) {
+    const m = await scrape(instance);
+    const labels = { organization: 'acme', destination: 'app' };
+    assert.equal(value(m, 'switchboard_queue_depth', labels), 2);
+    assert.equal(value(m, 'switchboard_queue_state', { ...labels, state: 'paused' }), 1);
+  }
 
   const skipped = await worker.platform('POST', '/platform/v1/destinations/app/queue/skip', { by: 'ops' });
   assert.equal(skipped.status, 200);

@@ -6,6 +6,7 @@ import type { Attempt } from '../../src/models/log.ts';
 import type { CatalogInput } from '../../src/store/roles/catalog-store.ts';
 import type { NewLog, NewMessage } from '../../src/store/roles/intake-store.ts';
 import type { AttemptRecord, ClaimedQueue, QueueRef } from '../../src/store/roles/queue-store.ts';
+import type { QueueSummary } from '../../src/store/roles/operator-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import type { HistorySpec } from '../helpers/history.ts';
 
@@ -1039,6 +1040,59 @@ export function storeContract(name: string, open: OpenStore): void {
       if (process.env.SHOW_TIMINGS) console.log(timings);
       for (const [name, ms] of Object.entries(timings))
         assert.ok(ms < 25, `${name} took ${ms.toFixed(1)} ms`);
+    });
+
+    test('listQueues: 500 destinations with their state, depth and oldest log, in well under 50 ms', async () => {
+      const many = catalog();
+      for (let i = 0; i < 500; i++)
+        many.destinations.push({
+          orgId: 'acme',
+          id: `d${i}`,
+          name: `D${i}`,
+          environment: 'production',
+          url: 'http://127.0.0.1:9/d',
+        });
+      await store.catalog.syncCatalog(many);
+      for (let i = 0; i < 500; i += 50)
+        await Promise.all(
+          Array.from({ length: 50 }, (_, j) =>
+            accept(store, message([`d${i + j}`], { receivedAt: NOW + i + j })),
+          ),
+        );
+      await store.operators.setQueuePaused('acme', 'd7', { by: 'ops', reason: null, at: NOW });
+      const times: number[] = [];
+      let queues: QueueSummary[] = [];
+      for (let run = 0; run < 5; run++) {
+        const started = performance.now();
+        queues = await store.operators.listQueues();
+        times.push(performance.now() - started);
+      }
+      const median = times.sort((a, b) => a - b)[2]!;
+      assert.ok(median < 50, `listQueues of ${queues.length} queues took ${median.toFixed(1)} ms`);
+      assert.equal(queues.length, 503, "acme's 502 and other's one");
+      const d7 = queues.find((q) => q.destinationId === 'd7');
+      assert.deepEqual(d7, {
+        orgId: 'acme',
+        destinationId: 'd7',
+        state: 'paused',
+        depth: 1,
+        oldestQueuedAt: NOW + 7,
+      });
+      assert.deepEqual(
+        queues.find((q) => q.destinationId === 'lab'),
+        {
+          orgId: 'acme',
+          destinationId: 'lab',
+          state: 'active',
+          depth: 0,
+          oldestQueuedAt: null,
+        },
+      );
+      assert.deepEqual(
+        (await store.operators.listQueues('other')).map((q) => q.destinationId),
+        ['app'],
+        'one organization only',
+      );
     });
 
     test('hostile text (U+0000, lone surrogates, 1 MB excerpts) is stored without failing the write', async () => {

@@ -1,5 +1,5 @@
 import type { Alert } from '../../models/alert.ts';
-import type { Log, LogDetail, LogFilter, QueueView } from '../../models/log.ts';
+import type { Log, LogDetail, LogFilter, QueueState, QueueView } from '../../models/log.ts';
 
 /** What operators read and do through the Platform API: log search and detail, queue actions. */
 export interface OperatorStore {
@@ -26,6 +26,19 @@ export interface OperatorStore {
   /** Fails the head log of a paused queue. */
   skipHead(orgId: string, destinationId: string, pause: PauseInfo): Promise<SkipResult>;
   listAlerts(orgId: string, page: Page): Promise<{ alerts: Alert[]; nextCursor: string | null }>;
+  /**
+   * Every queue (of one organization, or of all), with its state, depth and oldest queued log:
+   * a few index lookups per queue, whatever the history or the backlogs.
+   */
+  listQueues(orgId?: string): Promise<QueueSummary[]>;
+}
+
+export interface QueueSummary {
+  orgId: string;
+  destinationId: string;
+  state: QueueState;
+  depth: number;
+  oldestQueuedAt: number | null;
 }
 
 export interface PauseInfo {

@@ -1,12 +1,12 @@
 import type { Log, LogDetail, LogFilter, QueueView } from '../../models/log.ts';
 import type { Alert } from '../../models/alert.ts';
-import type { OperatorStore, Page, PauseInfo, SkipResult } from '../roles/operator-store.ts';
+import type { OperatorStore, Page, PauseInfo, QueueSummary, SkipResult } from '../roles/operator-store.ts';
 import { listAlerts } from './alerts.ts';
 import type { Database } from './database.ts';
 import { getLog } from './log-detail.ts';
 import { searchLogs } from './log-search.ts';
 import { retryLog, setQueuePaused, skipHead } from './queue-actions.ts';
-import { getQueue } from './queue-view.ts';
+import { getQueue, listQueues } from './queue-view.ts';
 
 /**
  * The operator role over either database. `announceWork` tells other instances that a queue may
@@ -61,5 +61,9 @@ export class SqlOperatorStore implements OperatorStore {
 
   listAlerts(orgId: string, page: Page): Promise<{ alerts: Alert[]; nextCursor: string | null }> {
     return listAlerts(this.#db, orgId, page);
+  }
+
+  listQueues(orgId?: string): Promise<QueueSummary[]> {
+    return listQueues(this.#db, orgId);
   }
 }

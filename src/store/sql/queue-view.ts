@@ -1,4 +1,5 @@
 import type { QueueView } from '../../models/log.ts';
+import type { QueueSummary } from '../roles/operator-store.ts';
 import { toLog, type AttemptRow, type LogRow } from '../rows.ts';
 import type { Database } from './database.ts';
 import { fromMark, LOG_COLUMNS } from './log-columns.ts';
@@ -58,4 +59,34 @@ export async function getQueue(
       : null,
     paused: pausedAt !== null ? { by: queue.paused_by!, reason: queue.paused_reason, at: pausedAt } : null,
   };
+}
+
+/**
+ * Every queue with its state, depth and oldest queued log (metrics, the dashboard's queue
+ * list): per queue its row, a walk of at most a window from its mark, and one index lookup.
+ */
+export async function listQueues(db: Database, orgId?: string): Promise<QueueSummary[]> {
+  const head = `(SELECT w.seq FROM ${fromMark('l.seq, l.status')} w WHERE w.status = 'pending' ORDER BY w.seq LIMIT 1)`;
+  const rows = await db.all<{
+    org_id: string;
+    destination_id: string;
+    pending_count: number;
+    paused_at: number | null;
+    created_at: number | null;
+    attempt_count: number | null;
+  }>(
+    `SELECT s.org_id, s.destination_id, s.pending_count, s.paused_at, h.created_at, h.attempt_count
+     FROM (SELECT q.org_id, q.destination_id, q.pending_count, q.paused_at, ${head} AS head_seq FROM queues q
+           ${orgId === undefined ? '' : 'WHERE q.org_id = :orgId'}) s
+     LEFT JOIN logs h ON h.org_id = s.org_id AND h.destination_id = s.destination_id AND h.seq = s.head_seq
+     ORDER BY s.org_id, s.destination_id`,
+    { orgId },
+  );
+  return rows.map((r) => ({
+    orgId: r.org_id,
+    destinationId: r.destination_id,
+    state: r.paused_at !== null ? 'paused' : (r.attempt_count ?? 0) > 0 ? 'blocked' : 'active',
+    depth: Number(r.pending_count),
+    oldestQueuedAt: r.created_at === null ? null : Number(r.created_at),
+  }));
 }
