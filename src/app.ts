@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, {
@@ -14,30 +15,21 @@ import type { Logger } from './lib/logger.ts';
 import type { Store } from './store/store.ts';
 import type { AccessTokens } from './api/auth/access-tokens.ts';
 import { requireSource } from './api/auth/bearer.ts';
-import { ClientAssertions } from './api/auth/client-assertion.ts';
 import { RateLimiter } from './api/rate-limit/rate-limit.ts';
 import type { RateCounter } from './api/rate-limit/rolling-window.ts';
-import { legacyAuthRoutes } from './api/auth/legacy-routes.ts';
-import { metadataRoute } from './api/auth/metadata-route.ts';
-import { tokenRoute } from './api/auth/token-route.ts';
-import { endpointRoute } from './api/endpoint-route.ts';
-import { fhirRoutes } from './api/fhir/fhir-routes.ts';
-import { queryRoute } from './api/query-route.ts';
 import type { QueryClient } from './delivery/query-client.ts';
 import { installErrorHandling, sendError } from './api/error-handler.ts';
-import { healthRoutes } from './api/health-routes.ts';
-import { alertsRoutes } from './api/platform/alerts-routes.ts';
-import { destinationRoutes } from './api/platform/destination-routes.ts';
-import { verifyDestination } from './services/verify-destination.ts';
-import { logsRoutes } from './api/platform/logs-routes.ts';
-import { requireOrganization } from './api/platform/platform-auth.ts';
-import { queueRoutes } from './api/platform/queue-routes.ts';
-import { metricsRoute } from './api/metrics-route.ts';
+import { registerOpenApi } from './api/openapi.ts';
+import { registerRoutes } from './api/routes.ts';
 import type { Metrics } from './metrics/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     rawBody?: string;
+  }
+  interface FastifyInstance {
+    /** `METHOD /path` of every route registered, as Fastify saw them (the OpenAPI test's list). */
+    readonly registeredRoutes: readonly string[];
   }
 }
 
@@ -95,9 +87,13 @@ function refuseMalformed(error: Error & { code?: string }, socket: Duplex): void
   socket.destroy(error);
 }
 
+const APP_VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 /** Builds the HTTP application without listening, so tests can drive it on any port. */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const { config, store, catalog, clock, tokens } = deps;
+  const { config, catalog, clock, tokens } = deps;
   const { server } = config;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -187,72 +183,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   installErrorHandling(app);
-  healthRoutes(app, store);
-  metricsRoute(app, { metrics: deps.metrics, token: config.metrics.token });
-  app.register(async (auth) => {
-    // Token requests are form-encoded (RFC 6749); URLSearchParams is the whole parser needed.
-    auth.addContentTypeParser(
-      'application/x-www-form-urlencoded',
-      { parseAs: 'string' },
-      (_request, body, done) => {
-        done(null, Object.fromEntries(new URLSearchParams(body as string)));
-      },
-    );
-    tokenRoute(auth, {
-      catalog,
-      tokens,
-      assertions: new ClientAssertions({ catalog, oneTimeKeys: store.oneTimeKeys, clock }),
-      lifetimeSeconds: config.server.accessTokenSeconds,
-      publicUrl: config.server.publicUrl,
-    });
-    metadataRoute(auth, { publicUrl: config.server.publicUrl });
-    legacyAuthRoutes(auth, {
-      catalog,
-      tokens,
-      oneTimeKeys: store.oneTimeKeys,
-      clock,
-      accessSeconds: config.server.legacyTokenSeconds,
-      refreshSeconds: config.server.refreshTokenSeconds,
-    });
+  const routes: string[] = [];
+  app.decorate('registeredRoutes', routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push(`${method} ${route.url}`);
   });
-  endpointRoute(app, {
-    intake: store.intake,
-    catalog,
-    clock,
-    authenticate,
-    onAccepted: (source, pending) => {
-      deps.metrics.accepted(source.orgId, source.id);
-      if (pending) deps.wakeDelivery();
-    },
-    idempotencyWindowMs: config.server.idempotencyWindowMs,
-  });
-  const queryDeps = {
-    intake: store.intake,
-    catalog,
-    clock,
-    authenticate,
-    logger: deps.logger,
-    client: deps.queryClient,
-    settings: config.delivery,
-    excerptBytes: config.delivery.responseExcerptBytes,
-  };
-  queryRoute(app, queryDeps);
-  app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
-  app.register(async (platform) => {
-    platform.addHook('preHandler', requireOrganization(catalog, organizationLimit));
-    const platformDeps = { operators: store.operators, catalog, clock, onQueueChanged: deps.wakeDelivery };
-    logsRoutes(platform, platformDeps);
-    queueRoutes(platform, platformDeps);
-    alertsRoutes(platform, platformDeps);
-    destinationRoutes(platform, {
-      ...platformDeps,
-      verify: (destination, method) =>
-        verifyDestination(
-          { client: deps.queryClient, clock, settings: config.delivery },
-          destination,
-          method,
-        ),
-    });
-  });
+  // Before any route: the OpenAPI document is built from the routes registered after it.
+  registerOpenApi(app, APP_VERSION);
+  app.register(async (api) => registerRoutes(api, deps, { authenticate, organizationLimit }));
   return app;
 }

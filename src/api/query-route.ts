@@ -1,10 +1,17 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { sourceOf, type SourceAuth } from './auth/bearer.ts';
 import { runQuery, type QueryDeps } from '../services/query.ts';
+import { dataModelMessage, sourceToken } from './schemas.ts';
 
 /** `POST /query`: synchronous Data Model query (SPEC 2.2, 4). */
 export function queryRoute(app: FastifyInstance, deps: QueryDeps & { authenticate: SourceAuth }): void {
-  app.post('/query', { preHandler: deps.authenticate }, async (request, reply) =>
+  const schema = {
+    summary: 'A synchronous query to exactly one destination (Data Model API)',
+    tags: ['data-model'],
+    security: sourceToken,
+    body: dataModelMessage,
+  };
+  app.post('/query', { preHandler: deps.authenticate, schema }, async (request, reply) =>
     runQuery(deps, sourceOf(request), request.body, request.rawBody ?? '', hangUpSignal(reply)),
   );
 }

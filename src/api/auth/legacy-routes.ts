@@ -5,6 +5,7 @@ import type { Source } from '../../models/entities.ts';
 import type { OneTimeKeyStore } from '../../store/roles/one-time-key-store.ts';
 import type { AccessTokens } from './access-tokens.ts';
 import { checkSecret } from './token-route.ts';
+import { legacyAuthenticate, legacyRefresh } from '../schemas.ts';
 
 export interface LegacyDeps {
   catalog: Catalog;
@@ -51,7 +52,13 @@ export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
     });
   };
 
-  app.post('/auth/authenticate', async (request, reply) => {
+  const tags = ['oauth'];
+  const authenticate = {
+    summary: 'The older key/secret flow: an access and a refresh token',
+    tags,
+    body: legacyAuthenticate,
+  };
+  app.post('/auth/authenticate', { schema: authenticate }, async (request, reply) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
     const apiKey = text(body.apiKey);
     const secret = text(body.secret);
@@ -61,7 +68,8 @@ export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
     return answer(reply, source);
   });
 
-  app.post('/auth/refreshToken', async (request, reply) => {
+  const refresh = { summary: 'Trade a refresh token (once) for a new pair', tags, body: legacyRefresh };
+  app.post('/auth/refreshToken', { schema: refresh }, async (request, reply) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
     const apiKey = text(body.apiKey);
     const refreshToken = text(body.refreshToken);

@@ -22,6 +22,7 @@ export function metadataRoute(app: FastifyInstance, deps: { publicUrl?: string }
       scopes_supported: ['endpoint', 'query', 'fhir'],
     };
   };
-  app.get('/.well-known/oauth-authorization-server', serve);
-  app.get('/.well-known/oauth-authorization-server/*', serve);
+  const schema = { summary: 'OAuth 2.0 authorization server metadata (RFC 8414)', tags: ['oauth'] };
+  app.get('/.well-known/oauth-authorization-server', { schema }, serve);
+  app.get('/.well-known/oauth-authorization-server/*', { schema }, serve);
 }

@@ -3,6 +3,7 @@ import type { Catalog } from '../../catalog/catalog.ts';
 import { verifySecret } from '../../lib/secrets.ts';
 import type { Source } from '../../models/entities.ts';
 import type { AccessTokens } from './access-tokens.ts';
+import { FORM, tokenForm } from '../schemas.ts';
 import { JWT_BEARER, type ClientAssertions } from './client-assertion.ts';
 
 type OAuthError = 'invalid_request' | 'invalid_client' | 'unsupported_grant_type';
@@ -43,7 +44,13 @@ const FAILED = 'Client authentication failed';
  * failure of authentication gets the same answer, so it does not tell which part was wrong.
  */
 export function tokenRoute(app: FastifyInstance, deps: TokenDeps): void {
-  app.post(TOKEN_PATH, async (request, reply) => {
+  const schema = {
+    summary: 'OAuth 2.0 client credentials: a client secret or a signed JWT assertion for an access token',
+    tags: ['oauth'],
+    consumes: [FORM],
+    body: tokenForm,
+  };
+  app.post(TOKEN_PATH, { schema }, async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, string | undefined>;
     if (form.grant_type !== 'client_credentials')
       return form.grant_type

@@ -5,6 +5,7 @@ import { runFhirQuery, type FhirRequest } from '../../services/fhir-query.ts';
 import type { QueryDeps } from '../../services/query.ts';
 import { sourceOf, type SourceAuth } from '../auth/bearer.ts';
 import { hangUpSignal } from '../query-route.ts';
+import { FORM, fhirParams, fhirReadParams, sourceToken } from '../schemas.ts';
 
 interface Params {
   org: string;
@@ -51,10 +52,18 @@ export function fhirRoutes(app: FastifyInstance, deps: QueryDeps & { authenticat
     return { resourceType: type, search, destinationId: typeof header === 'string' ? header : undefined };
   };
 
-  app.get<{ Params: Params }>(`${PREFIX}/_search`, { preHandler }, (request, reply) =>
+  const tags = ['fhir'];
+  const search = {
+    summary: 'FHIR search, proxied to the destination',
+    tags,
+    security: sourceToken,
+    params: fhirParams,
+  };
+  app.get<{ Params: Params }>(`${PREFIX}/_search`, { preHandler, schema: search }, (request, reply) =>
     handle(request, reply, { ...common(request), method: 'GET', operation: { kind: 'search' } }),
   );
-  app.post<{ Params: Params }>(`${PREFIX}/_search`, { preHandler }, (request, reply) =>
+  const post = { ...search, summary: 'FHIR search by POST (form-encoded), proxied', consumes: [FORM] };
+  app.post<{ Params: Params }>(`${PREFIX}/_search`, { preHandler, schema: post }, (request, reply) =>
     handle(request, reply, {
       ...common(request),
       method: 'POST',
@@ -62,7 +71,13 @@ export function fhirRoutes(app: FastifyInstance, deps: QueryDeps & { authenticat
       body: request.rawBody ?? '',
     }),
   );
-  app.get<{ Params: Params }>(`${PREFIX}/:id`, { preHandler }, (request, reply) => {
+  const read = {
+    summary: 'FHIR read, proxied to the destination',
+    tags,
+    security: sourceToken,
+    params: fhirReadParams,
+  };
+  app.get<{ Params: Params }>(`${PREFIX}/:id`, { preHandler, schema: read }, (request, reply) => {
     const id = request.params.id ?? '';
     if (!FHIR_ID.test(id))
       throw new ApiError('INVALID_FIELD', `Invalid FHIR resource id - ${id.slice(0, 80)}`);

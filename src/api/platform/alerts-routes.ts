@@ -4,6 +4,7 @@ import type { Alert } from '../../models/alert.ts';
 import type { PlatformDeps } from './logs-routes.ts';
 import { orgOf } from './platform-auth.ts';
 import { parseQuery } from './query.ts';
+import { platformKey } from '../schemas.ts';
 
 const listQuery = z.strictObject({
   cursor: z.string().max(64).optional(),
@@ -17,7 +18,13 @@ const listQuery = z.strictObject({
 
 /** `GET /platform/v1/alerts`: the alerts raised for this organization, newest first (SPEC 6). */
 export function alertsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
-  app.get('/platform/v1/alerts', async (request) => {
+  const schema = {
+    summary: 'Alerts raised, newest first',
+    tags: ['alerts'],
+    security: platformKey,
+    querystring: listQuery,
+  };
+  app.get('/platform/v1/alerts', { schema }, async (request) => {
     const { cursor, limit } = parseQuery(listQuery, request.query);
     const result = await deps.operators.listAlerts(orgOf(request), { cursor, limit: limit ?? 50 });
     return { alerts: result.alerts.map(presentAlert), nextCursor: result.nextCursor };

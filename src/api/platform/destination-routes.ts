@@ -6,6 +6,7 @@ import type { Verification } from '../../services/verify-destination.ts';
 import type { PlatformDeps } from './logs-routes.ts';
 import { orgOf } from './platform-auth.ts';
 import { parseQuery } from './query.ts';
+import { idParams, platformKey } from '../schemas.ts';
 
 const verifyBody = z.strictObject({ method: z.enum(['POST', 'GET']).optional() }).optional();
 
@@ -16,10 +17,21 @@ export interface DestinationRouteDeps extends PlatformDeps {
 export function destinationRoutes(app: FastifyInstance, deps: DestinationRouteDeps): void {
   // SPEC 3 and 6: the answer says whether the challenge came back; 200 either way, since the
   // check itself ran. `{"method": "GET"}` uses the query-parameter form of the handshake.
-  app.post<{ Params: { id: string } }>('/platform/v1/destinations/:id/verify', async (request) => {
-    const destination = deps.catalog.destination(orgOf(request), request.params.id);
-    if (!destination) throw new ApiError('NOT_FOUND', 'Destination not found');
-    const body = parseQuery(verifyBody, request.body);
-    return deps.verify(destination, body?.method ?? 'POST');
-  });
+  const schema = {
+    summary: 'Run the verification handshake with a destination',
+    tags: ['destinations'],
+    security: platformKey,
+    params: idParams,
+    body: verifyBody,
+  };
+  app.post<{ Params: { id: string } }>(
+    '/platform/v1/destinations/:id/verify',
+    { schema },
+    async (request) => {
+      const destination = deps.catalog.destination(orgOf(request), request.params.id);
+      if (!destination) throw new ApiError('NOT_FOUND', 'Destination not found');
+      const body = parseQuery(verifyBody, request.body);
+      return deps.verify(destination, body?.method ?? 'POST');
+    },
+  );
 }

@@ -8,6 +8,7 @@ import type { OperatorStore } from '../../store/roles/operator-store.ts';
 import { orgOf } from './platform-auth.ts';
 import { presentLog, presentLogDetail } from './present.ts';
 import { parseQuery } from './query.ts';
+import { idParams, platformKey } from '../schemas.ts';
 import { newId } from '../../lib/ids.ts';
 
 const time = z.union([
@@ -72,7 +73,14 @@ export interface PlatformDeps {
 export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
   const { operators, catalog, clock } = deps;
 
-  app.get('/platform/v1/logs', async (request) => {
+  const tags = ['logs'];
+  const search = {
+    summary: 'Search logs, newest first, cursor-paged',
+    tags,
+    security: platformKey,
+    querystring: searchQuery,
+  };
+  app.get('/platform/v1/logs', { schema: search }, async (request) => {
     const { cursor, limit, ...filter } = parseQuery(searchQuery, request.query);
     if (filter.match === 'substring') checkPayloadRange(filter.from, filter.to);
     if (filter.dataModel) filter.dataModel = canonicalDataModel(filter.dataModel) ?? filter.dataModel;
@@ -85,13 +93,25 @@ export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     return { logs: result.logs.map((l) => presentLog(l, catalog)), nextCursor: result.nextCursor };
   });
 
-  app.get<{ Params: { id: string } }>('/platform/v1/logs/:id', async (request) => {
+  const detail = {
+    summary: 'A log with its payload, attempts and related logs',
+    tags,
+    security: platformKey,
+    params: idParams,
+  };
+  app.get<{ Params: { id: string } }>('/platform/v1/logs/:id', { schema: detail }, async (request) => {
     const detail = await operators.getLog(orgOf(request), request.params.id, clock.now());
     if (!detail) throw new ApiError('NOT_FOUND', 'Log not found');
     return presentLogDetail(detail, catalog);
   });
 
-  app.post<{ Params: { id: string } }>('/platform/v1/logs/:id/retry', async (request) => {
+  const retry = {
+    summary: "Retry a log: a linked copy at the back of its destination's queue",
+    tags,
+    security: platformKey,
+    params: idParams,
+  };
+  app.post<{ Params: { id: string } }>('/platform/v1/logs/:id/retry', { schema: retry }, async (request) => {
     const log = await operators.retryLog(
       orgOf(request),
       request.params.id,

@@ -6,6 +6,7 @@ import type { PlatformDeps } from './logs-routes.ts';
 import { orgOf } from './platform-auth.ts';
 import { presentLog, presentQueue } from './present.ts';
 import { parseQuery } from './query.ts';
+import { idParams, platformKey } from '../schemas.ts';
 
 const operatorBody = z
   .object({ by: z.string().min(1).max(200).optional(), reason: z.string().max(2000).optional() })
@@ -28,29 +29,55 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     return { by: body?.by ?? 'platform-api', reason: body?.reason ?? null, at: clock.now() };
   };
 
-  app.get('/platform/v1/destinations/:id/queue', view);
-
-  app.post('/platform/v1/destinations/:id/queue/pause', async (request: QueueRequest) => {
-    if (!(await operators.setQueuePaused(orgOf(request), request.params.id, operator(request))))
-      throw new ApiError('NOT_FOUND', 'Destination not found');
-    return view(request);
+  const tags = ['queues'];
+  const doc = (summary: string, body = false) => ({
+    schema: {
+      summary,
+      tags,
+      security: platformKey,
+      params: idParams,
+      ...(body ? { body: operatorBody } : {}),
+    },
   });
+  app.get(
+    '/platform/v1/destinations/:id/queue',
+    doc("A destination's queue: state, depth, head, last error"),
+    view,
+  );
 
-  app.post('/platform/v1/destinations/:id/queue/resume', async (request: QueueRequest) => {
-    if (!(await operators.setQueuePaused(orgOf(request), request.params.id, null)))
-      throw new ApiError('NOT_FOUND', 'Destination not found');
-    deps.onQueueChanged();
-    return view(request);
-  });
+  app.post(
+    '/platform/v1/destinations/:id/queue/pause',
+    doc('Pause a queue', true),
+    async (request: QueueRequest) => {
+      if (!(await operators.setQueuePaused(orgOf(request), request.params.id, operator(request))))
+        throw new ApiError('NOT_FOUND', 'Destination not found');
+      return view(request);
+    },
+  );
 
-  app.post('/platform/v1/destinations/:id/queue/skip', async (request: QueueRequest) => {
-    const result = await operators.skipHead(orgOf(request), request.params.id, operator(request));
-    if ('error' in result) {
-      if (result.error === 'not_found') throw new ApiError('NOT_FOUND', 'Destination not found');
-      if (result.error === 'not_paused')
-        throw new ApiError('CONFLICT', 'Pause the queue before skipping its head log');
-      throw new ApiError('CONFLICT', 'The queue is empty; there is no head log to skip');
-    }
-    return { skipped: presentLog(result.skipped, catalog), queue: await view(request) };
-  });
+  app.post(
+    '/platform/v1/destinations/:id/queue/resume',
+    doc('Resume a queue'),
+    async (request: QueueRequest) => {
+      if (!(await operators.setQueuePaused(orgOf(request), request.params.id, null)))
+        throw new ApiError('NOT_FOUND', 'Destination not found');
+      deps.onQueueChanged();
+      return view(request);
+    },
+  );
+
+  app.post(
+    '/platform/v1/destinations/:id/queue/skip',
+    doc('Fail the head log of a paused queue', true),
+    async (request: QueueRequest) => {
+      const result = await operators.skipHead(orgOf(request), request.params.id, operator(request));
+      if ('error' in result) {
+        if (result.error === 'not_found') throw new ApiError('NOT_FOUND', 'Destination not found');
+        if (result.error === 'not_paused')
+          throw new ApiError('CONFLICT', 'Pause the queue before skipping its head log');
+        throw new ApiError('CONFLICT', 'The queue is empty; there is no head log to skip');
+      }
+      return { skipped: presentLog(result.skipped, catalog), queue: await view(request) };
+    },
+  );
 }

@@ -1,0 +1,100 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppDeps } from '../app.ts';
+import { ClientAssertions } from './auth/client-assertion.ts';
+import type { SourceAuth } from './auth/bearer.ts';
+import { legacyAuthRoutes } from './auth/legacy-routes.ts';
+import { metadataRoute } from './auth/metadata-route.ts';
+import { tokenRoute } from './auth/token-route.ts';
+import { endpointRoute } from './endpoint-route.ts';
+import { fhirRoutes } from './fhir/fhir-routes.ts';
+import { healthRoutes } from './health-routes.ts';
+import { metricsRoute } from './metrics-route.ts';
+import { openApiRoute } from './openapi.ts';
+import { alertsRoutes } from './platform/alerts-routes.ts';
+import { destinationRoutes } from './platform/destination-routes.ts';
+import { logsRoutes } from './platform/logs-routes.ts';
+import { requireOrganization } from './platform/platform-auth.ts';
+import { queueRoutes } from './platform/queue-routes.ts';
+import { queryRoute } from './query-route.ts';
+import { verifyDestination } from '../services/verify-destination.ts';
+
+/** Every route of the HTTP API, each family in its own context (parsers, hooks). */
+export function registerRoutes(
+  app: FastifyInstance,
+  deps: AppDeps,
+  auth: {
+    authenticate: SourceAuth;
+    organizationLimit: (request: FastifyRequest, orgId: string) => Promise<void>;
+  },
+): void {
+  const { config, store, catalog, clock, tokens } = deps;
+  const { authenticate, organizationLimit } = auth;
+  openApiRoute(app);
+  healthRoutes(app, store);
+  metricsRoute(app, { metrics: deps.metrics, token: config.metrics.token });
+  app.register(async (oauth) => {
+    // Token requests are form-encoded (RFC 6749); URLSearchParams is the whole parser needed.
+    oauth.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string' },
+      (_request, body, done) => {
+        done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      },
+    );
+    tokenRoute(oauth, {
+      catalog,
+      tokens,
+      assertions: new ClientAssertions({ catalog, oneTimeKeys: store.oneTimeKeys, clock }),
+      lifetimeSeconds: config.server.accessTokenSeconds,
+      publicUrl: config.server.publicUrl,
+    });
+    metadataRoute(oauth, { publicUrl: config.server.publicUrl });
+    legacyAuthRoutes(oauth, {
+      catalog,
+      tokens,
+      oneTimeKeys: store.oneTimeKeys,
+      clock,
+      accessSeconds: config.server.legacyTokenSeconds,
+      refreshSeconds: config.server.refreshTokenSeconds,
+    });
+  });
+  endpointRoute(app, {
+    intake: store.intake,
+    catalog,
+    clock,
+    authenticate,
+    onAccepted: (source, pending) => {
+      deps.metrics.accepted(source.orgId, source.id);
+      if (pending) deps.wakeDelivery();
+    },
+    idempotencyWindowMs: config.server.idempotencyWindowMs,
+  });
+  const queryDeps = {
+    intake: store.intake,
+    catalog,
+    clock,
+    authenticate,
+    logger: deps.logger,
+    client: deps.queryClient,
+    settings: config.delivery,
+    excerptBytes: config.delivery.responseExcerptBytes,
+  };
+  queryRoute(app, queryDeps);
+  app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
+  app.register(async (platform) => {
+    platform.addHook('preHandler', requireOrganization(catalog, organizationLimit));
+    const platformDeps = { operators: store.operators, catalog, clock, onQueueChanged: deps.wakeDelivery };
+    logsRoutes(platform, platformDeps);
+    queueRoutes(platform, platformDeps);
+    alertsRoutes(platform, platformDeps);
+    destinationRoutes(platform, {
+      ...platformDeps,
+      verify: (destination, method) =>
+        verifyDestination(
+          { client: deps.queryClient, clock, settings: config.delivery },
+          destination,
+          method,
+        ),
+    });
+  });
+}
