@@ -24,7 +24,7 @@ export function installErrorHandling(app: FastifyInstance): void {
   );
 }
 
-function toApiError(error: FastifyError | Error, path: string): ApiError {
+export function toApiError(error: FastifyError | Error, path: string): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof StoreUnavailableError)
     return new ApiError('STORE_UNAVAILABLE', 'Storage is unavailable; nothing was stored. Retry later.', {

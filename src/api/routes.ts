@@ -11,6 +11,7 @@ import { healthRoutes } from './health-routes.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { openApiRoute } from './openapi.ts';
 import { alertsRoutes } from './platform/alerts-routes.ts';
+import { bulkRetryRoute } from './platform/bulk-retry-route.ts';
 import { destinationRoutes } from './platform/destination-routes.ts';
 import { logsRoutes } from './platform/logs-routes.ts';
 import { requireOrganization } from './platform/platform-auth.ts';
@@ -85,6 +86,7 @@ export function registerRoutes(
     platform.addHook('preHandler', requireOrganization(catalog, organizationLimit));
     const platformDeps = { operators: store.operators, catalog, clock, onQueueChanged: deps.wakeDelivery };
     logsRoutes(platform, platformDeps);
+    bulkRetryRoute(platform, platformDeps);
     queueRoutes(platform, platformDeps);
     alertsRoutes(platform, platformDeps);
     destinationRoutes(platform, {

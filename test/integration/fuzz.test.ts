@@ -84,6 +84,8 @@ const port = (): number => Number(new URL(h.url).port);
 const credentials = new Map<string, { header?: string; org?: Org }>();
 /** Log IDs known to exist, per organization: seeded, then every one a 200 named. */
 const knownLogs: Record<Org, Set<string>> = { acme: new Set(), other: new Set() };
+/** The message of every log an answer named, so a retry's copy is counted with its message. */
+const messageOfLog = new Map<string, number>();
 /** The seeded ones: what paths name, so that an input does not depend on earlier answers. */
 const seededLogs: Record<Org, string[]> = { acme: [], other: [] };
 let refreshToken = '';
@@ -748,6 +750,30 @@ const ROUTES: RouteDef[] = [
       );
       const query = params.length ? `?${params.join('&')}` : hostile ? rng.pick(ODD_QUERIES) : '';
       return { path: `/platform/v1/logs${query}`, strategy: `logs${query.slice(0, 80)}` };
+    },
+  },
+  {
+    name: 'POST /platform/v1/logs/retry',
+    method: 'POST',
+    usual: 'platform',
+    build(rng, _org, hostile) {
+      // Dry runs: real bulk retries would make logs the run's accounting of answers does not know.
+      const params = ['dryRun=true', `q=${rng.pick(['ACME-FUZZ', 'OTHR-FUZZ', 'NOPE'])}`];
+      if (hostile)
+        params.push(
+          rng.pick([
+            'status=bogus',
+            'dryRun=maybe',
+            'match=substring',
+            'limit=5',
+            `q=${'x'.repeat(1025)}`,
+            'cursor=x',
+          ]),
+        );
+      return {
+        path: `/platform/v1/logs/retry?${params.join('&')}`,
+        strategy: `bulk retry ${params.join('&').slice(0, 60)}`,
+      };
     },
   },
   ...(['GET log', 'POST retry'] as const).map((kind): RouteDef => ({
@@ -1439,6 +1465,7 @@ function account(sent: Sent, status: number, replayed: string | null | undefined
     const logs = (meta.Logs as { ID: string }[]).map((l) => l.ID);
     for (const id of logs) knownLogs[org].add(id);
     if (!isObject(meta.Message)) return countQuery(org);
+    for (const id of logs) messageOfLog.set(id, meta.Message.ID as number);
     if (replayed === 'true') return;
     expected[org].messages++;
     expected[org].logs += logs.length;
@@ -1447,7 +1474,18 @@ function account(sent: Sent, status: number, replayed: string | null | undefined
     const log = body.log as { id: string; messageId: number };
     expected[org].logs++;
     knownLogs[org].add(log.id);
+    messageOfLog.set(log.id, log.messageId);
     expected[org].tracked.get(log.messageId)?.add(log.id);
+  } else if (sent.path.split('?')[0] === '/platform/v1/logs/retry' && Array.isArray(body.logs)) {
+    // A bulk retry that was no dry run (the fuzz asks for dry runs; a mangled request may not).
+    for (const copy of body.logs as { id: string; retryOf: string }[]) {
+      expected[org].logs++;
+      knownLogs[org].add(copy.id);
+      const messageId = messageOfLog.get(copy.retryOf);
+      if (messageId === undefined) continue;
+      messageOfLog.set(copy.id, messageId);
+      expected[org].tracked.get(messageId)?.add(copy.id);
+    }
   }
 }
 

@@ -848,6 +848,67 @@ export function storeContract(name: string, open: OpenStore): void {
       );
     });
 
+    test('retryLogs copies in the order given, in one transaction; oldest-first pages up to a mark', async () => {
+      const a = await accept(store, message(['app'], { receivedAt: NOW }));
+      const b = await accept(store, message(['lab'], { receivedAt: NOW + 1 }));
+      const none = await accept(store, message([null], { receivedAt: NOW + 2 }));
+      const mark = await store.operators.logMark();
+      const later = await accept(store, message(['app'], { receivedAt: NOW + 3 }));
+      const oldest = await store.operators.searchLogs(
+        'acme',
+        {},
+        { limit: 2, order: 'oldest', upTo: mark },
+        NOW,
+      );
+      assert.deepEqual(
+        oldest.logs.map((l) => l.id),
+        [a.logIds[0], b.logIds[0]],
+      );
+      const rest = await store.operators.searchLogs(
+        'acme',
+        {},
+        { limit: 2, order: 'oldest', upTo: mark, cursor: oldest.nextCursor! },
+        NOW,
+      );
+      assert.deepEqual(
+        rest.logs.map((l) => l.id),
+        [none.logIds[0]],
+        'the log stored after the mark is left out',
+      );
+      assert.equal(rest.nextCursor, null);
+      assert.equal(
+        await store.operators.countRetriable('acme', {}, mark),
+        2,
+        'the filtered log has no destination',
+      );
+      assert.equal(await store.operators.countRetriable('acme', {}), 3);
+      const ids = (n: number) => ({ id: `copy-${n}-${randomUUID()}`, firstAttemptId: randomUUID() });
+      const made = await store.operators.retryLogs(
+        'acme',
+        [
+          { logId: later.logIds[0]!, ...ids(1) },
+          { logId: none.logIds[0]!, ...ids(2) },
+          { logId: a.logIds[0]!, ...ids(3) },
+          { logId: 'no-such-log', ...ids(4) },
+        ],
+        NOW + 10,
+      );
+      assert.deepEqual(
+        made.map((m) => m.retryOf),
+        [later.logIds[0], a.logIds[0]],
+        'in the order given; no destination or no such log: no copy',
+      );
+      assert.deepEqual(
+        (await store.queues.headLogs(APP, 10)).map((l) => l.id),
+        [a.logIds[0], later.logIds[0], ...made.map((m) => m.id)],
+      );
+      assert.equal((await store.operators.getQueue('acme', 'app', NOW))?.depth, 4);
+      assert.deepEqual(
+        await store.operators.retryLogs('other', [{ logId: a.logIds[0]!, ...ids(5) }], NOW),
+        [],
+      );
+    });
+
     test('queue view, pause and resume; skip needs a paused queue with a head', async () => {
       const empty = await store.operators.getQueue('acme', 'app', NOW);
       assert.equal(empty?.state, 'active');

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Catalog } from '../../catalog/catalog.ts';
 import { ApiError } from '../../errors.ts';
 import type { Clock } from '../../lib/clock.ts';
+import type { LogFilter } from '../../models/log.ts';
 import { canonicalDataModel } from '../../models/data-models.ts';
 import type { OperatorStore } from '../../store/roles/operator-store.ts';
 import { orgOf } from './platform-auth.ts';
@@ -19,7 +20,7 @@ const time = z.union([
     .transform(Number),
 ]);
 
-const searchQuery = z.strictObject({
+export const searchQuery = z.strictObject({
   status: z.enum(['pending', 'succeeded', 'failed', 'filtered']).optional(),
   dataModel: z.string().min(1).optional(),
   eventType: z.string().min(1).optional(),
@@ -46,6 +47,14 @@ const searchQuery = z.strictObject({
     .pipe(z.number().min(1).max(500))
     .optional(),
 });
+
+/** The store's filter from a search's parameters, checked and with the data model's canonical name. */
+export function logFilter(query: Omit<z.infer<typeof searchQuery>, 'cursor' | 'limit'>): LogFilter {
+  const filter: LogFilter = { ...query };
+  if (filter.match === 'substring') checkPayloadRange(filter.from, filter.to);
+  if (filter.dataModel) filter.dataModel = canonicalDataModel(filter.dataModel) ?? filter.dataModel;
+  return filter;
+}
 
 /** A payload search reads every payload of its date range: at most this long a range. */
 export const PAYLOAD_SEARCH_MAX_RANGE_MS = 7 * 24 * 3_600_000;
@@ -81,9 +90,8 @@ export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     querystring: searchQuery,
   };
   app.get('/platform/v1/logs', { schema: search }, async (request) => {
-    const { cursor, limit, ...filter } = parseQuery(searchQuery, request.query);
-    if (filter.match === 'substring') checkPayloadRange(filter.from, filter.to);
-    if (filter.dataModel) filter.dataModel = canonicalDataModel(filter.dataModel) ?? filter.dataModel;
+    const { cursor, limit, ...query } = parseQuery(searchQuery, request.query);
+    const filter = logFilter(query);
     const result = await operators.searchLogs(
       orgOf(request),
       filter,

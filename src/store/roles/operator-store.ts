@@ -14,6 +14,19 @@ export interface OperatorStore {
     now: number,
   ): Promise<{ logs: Log[]; nextCursor: string | null }>;
   getLog(orgId: string, logId: string, now: number): Promise<LogDetail | undefined>;
+  /** How many logs with a destination the filter matches (up to a mark): what a bulk retry would copy. */
+  countRetriable(orgId: string, filter: LogFilter, upTo?: string): Promise<number>;
+  /** A mark of every log stored so far (opaque): see `Page.upTo`. */
+  logMark(): Promise<string>;
+  /**
+   * Puts copies of the logs (those with a destination) at the back of their destinations'
+   * queues, in the order given, in one transaction; the copies made, in that order.
+   */
+  retryLogs(
+    orgId: string,
+    retries: { logId: string; id: string; firstAttemptId: string }[],
+    now: number,
+  ): Promise<{ id: string; retryOf: string }[]>;
   /** Puts a copy of the log at the back of its destination's queue (SPEC 5.4). */
   retryLog(
     orgId: string,
@@ -52,4 +65,8 @@ export type SkipResult = { skipped: Log } | { error: 'not_found' | 'not_paused' 
 export interface Page {
   cursor?: string;
   limit: number;
+  /** Logs only: newest first (the default), or oldest first (a bulk retry walks them so). */
+  order?: 'newest' | 'oldest';
+  /** Logs only: only those stored by the time `logMark()` gave this mark. */
+  upTo?: string;
 }

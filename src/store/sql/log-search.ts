@@ -33,8 +33,59 @@ export async function searchLogs(
   page: Page,
   now: number,
 ): Promise<{ logs: Log[]; nextCursor: string | null }> {
+  const { from, where, params } = await matching(db, orgId, filter, page.upTo);
+  params.limit = page.limit + 1;
+  const oldestFirst = page.order === 'oldest';
+  if (page.cursor !== undefined) {
+    const cursor = decodeLogCursor(page.cursor) ?? { createdAt: Number.MIN_SAFE_INTEGER, pk: 0 };
+    where.push(`(l.created_at, l.pk) ${oldestFirst ? '>' : '<'} (:cursorAt, :cursorPk)`);
+    params.cursorAt = cursor.createdAt;
+    params.cursorPk = cursor.pk;
+  }
+  const direction = oldestFirst ? 'ASC' : 'DESC';
+  const rows = await db.all<LogRow>(
+    `SELECT ${LOG_COLUMNS} FROM ${from} WHERE ${where.join(' AND ')}
+     ORDER BY l.created_at ${direction}, l.pk ${direction} LIMIT :limit`,
+    params,
+  );
+  const more = rows.length > page.limit;
+  const logs = rows.slice(0, page.limit);
+  const last = logs.at(-1);
+  return {
+    logs: logs.map((r) => toLog(r, now)),
+    nextCursor: more && last ? encodeLogCursor(Number(last.created_at), Number(last.pk)) : null,
+  };
+}
+
+/** How many logs with a destination the filter matches (a bulk retry's dry run): it reads every match. */
+export async function countRetriable(
+  db: Database,
+  orgId: string,
+  filter: LogFilter,
+  upTo?: string,
+): Promise<number> {
+  const { from, where, params } = await matching(db, orgId, filter, upTo);
+  where.push('l.destination_id IS NOT NULL');
+  const [row] = await db.all<{ n: number }>(
+    `SELECT count(*) AS n FROM ${from} WHERE ${where.join(' AND ')}`,
+    params,
+  );
+  return Number(row?.n ?? 0);
+}
+
+/** The FROM and WHERE of the logs `filter` matches, and their parameters. */
+async function matching(
+  db: Database,
+  orgId: string,
+  filter: LogFilter,
+  upTo?: string,
+): Promise<{ from: string; where: string[]; params: Record<string, SqlValue> }> {
   const where = ['l.org_id = :orgId'];
-  const params: Record<string, SqlValue> = { orgId, limit: page.limit + 1 };
+  const params: Record<string, SqlValue> = { orgId };
+  if (upTo !== undefined) {
+    where.push('l.pk <= :upTo');
+    params.upTo = decodeLogMark(upTo);
+  }
   const add = (condition: string, name: string, value: SqlValue | undefined): void => {
     if (value === undefined) return;
     where.push(condition);
@@ -49,51 +100,50 @@ export async function searchLogs(
   add('l.message_id = :messageId', 'messageId', filter.messageId);
   add('l.created_at >= :from', 'from', filter.from);
   add('l.created_at <= :to', 'to', filter.to);
-  let from = LOG_FROM;
-  if (filter.q !== undefined) {
-    if (filter.match === 'substring') {
-      add(
-        db.dialect.contains('(SELECT m.payload FROM messages m WHERE m.id = l.message_id)', ':q'),
-        'q',
-        filter.q,
-      );
-    } else {
-      const key = normalizeSearchKey(filter.q);
-      params.key = key;
-      params.keyEnd = key + PAST_PREFIX;
-      params.candidates = KEY_CANDIDATES;
-      const match = filter.match === 'exact' ? 's.key = :key' : 's.key >= :key AND s.key < :keyEnd';
-      // An ordered walk of the keys' index, stopped at the cap, whatever the planner estimates.
-      const keyed = `SELECT s.message_id FROM search_keys s WHERE s.org_id = :orgId AND ${match}
-        ORDER BY s.key, s.message_id LIMIT :candidates`;
-      const [counted] = await db.all<{ n: number }>(`SELECT count(*) AS n FROM (${keyed}) c`, params);
-      if (Number(counted?.n ?? 0) < KEY_CANDIDATES) {
-        from = `(SELECT DISTINCT c.message_id FROM (${keyed}) c) k CROSS JOIN ${LOG_FROM}`;
-        where.push('l.message_id = k.message_id');
-      } else {
-        // A scalar subquery, not EXISTS: PostgreSQL would turn EXISTS into a join over every match.
-        where.push(`(SELECT s.message_id FROM search_keys s WHERE s.message_id = l.message_id AND s.org_id = :orgId
-          AND ${match} LIMIT 1) IS NOT NULL`);
-      }
-    }
+  if (filter.q === undefined) return { from: LOG_FROM, where, params };
+  if (filter.match === 'substring') {
+    add(
+      db.dialect.contains('(SELECT m.payload FROM messages m WHERE m.id = l.message_id)', ':q'),
+      'q',
+      filter.q,
+    );
+    return { from: LOG_FROM, where, params };
   }
-  if (page.cursor !== undefined) {
-    const cursor = decodeLogCursor(page.cursor) ?? { createdAt: Number.MIN_SAFE_INTEGER, pk: 0 };
-    add('(l.created_at, l.pk) < (:cursorAt, :cursorPk)', 'cursorAt', cursor.createdAt);
-    params.cursorPk = cursor.pk;
+  const key = normalizeSearchKey(filter.q);
+  params.key = key;
+  params.keyEnd = key + PAST_PREFIX;
+  params.candidates = KEY_CANDIDATES;
+  const match = filter.match === 'exact' ? 's.key = :key' : 's.key >= :key AND s.key < :keyEnd';
+  // An ordered walk of the keys' index, stopped at the cap, whatever the planner estimates.
+  const keyed = `SELECT s.message_id FROM search_keys s WHERE s.org_id = :orgId AND ${match}
+    ORDER BY s.key, s.message_id LIMIT :candidates`;
+  const [counted] = await db.all<{ n: number }>(`SELECT count(*) AS n FROM (${keyed}) c`, params);
+  if (Number(counted?.n ?? 0) < KEY_CANDIDATES) {
+    where.push('l.message_id = k.message_id');
+    return {
+      from: `(SELECT DISTINCT c.message_id FROM (${keyed}) c) k CROSS JOIN ${LOG_FROM}`,
+      where,
+      params,
+    };
   }
-  const rows = await db.all<LogRow>(
-    `SELECT ${LOG_COLUMNS} FROM ${from} WHERE ${where.join(' AND ')}
-     ORDER BY l.created_at DESC, l.pk DESC LIMIT :limit`,
-    params,
-  );
-  const more = rows.length > page.limit;
-  const logs = rows.slice(0, page.limit);
-  const last = logs.at(-1);
-  return {
-    logs: logs.map((r) => toLog(r, now)),
-    nextCursor: more && last ? encodeLogCursor(Number(last.created_at), Number(last.pk)) : null,
-  };
+  // A scalar subquery, not EXISTS: PostgreSQL would turn EXISTS into a join over every match.
+  where.push(`(SELECT s.message_id FROM search_keys s WHERE s.message_id = l.message_id AND s.org_id = :orgId
+    AND ${match} LIMIT 1) IS NOT NULL`);
+  return { from: LOG_FROM, where, params };
+}
+
+/**
+ * A mark of every log stored so far: the highest `pk`. Logs are numbered as they are stored, so
+ * a walk bounded by it never meets a log stored after it (a bulk retry's own copies).
+ */
+export async function logMark(db: Database): Promise<string> {
+  const row = await db.get<{ pk: number | null }>('SELECT max(pk) AS pk FROM logs');
+  return Buffer.from(`m:${Number(row?.pk ?? 0)}`).toString('base64url');
+}
+
+function decodeLogMark(mark: string): number {
+  const match = /^m:(\d{1,16})$/.exec(Buffer.from(mark, 'base64url').toString());
+  return match ? Number(match[1]) : 0;
 }
 
 /** Cursors are opaque to clients; inside they are the last log's place in the order. */

@@ -4,8 +4,8 @@ import type { OperatorStore, Page, PauseInfo, QueueSummary, SkipResult } from '.
 import { listAlerts } from './alerts.ts';
 import type { Database } from './database.ts';
 import { getLog } from './log-detail.ts';
-import { searchLogs } from './log-search.ts';
-import { retryLog, setQueuePaused, skipHead } from './queue-actions.ts';
+import { countRetriable, logMark, searchLogs } from './log-search.ts';
+import { retryLog, retryLogs, setQueuePaused, skipHead } from './queue-actions.ts';
 import { getQueue, listQueues } from './queue-view.ts';
 
 /**
@@ -32,6 +32,24 @@ export class SqlOperatorStore implements OperatorStore {
 
   getLog(orgId: string, logId: string, now: number): Promise<LogDetail | undefined> {
     return getLog(this.#db, orgId, logId, now);
+  }
+
+  countRetriable(orgId: string, filter: LogFilter, upTo?: string): Promise<number> {
+    return countRetriable(this.#db, orgId, filter, upTo);
+  }
+
+  logMark(): Promise<string> {
+    return logMark(this.#db);
+  }
+
+  async retryLogs(
+    orgId: string,
+    retries: { logId: string; id: string; firstAttemptId: string }[],
+    now: number,
+  ): Promise<{ id: string; retryOf: string }[]> {
+    const made = await retryLogs(this.#db, orgId, retries, now);
+    if (made.length > 0) this.#announceWork();
+    return made;
   }
 
   async retryLog(

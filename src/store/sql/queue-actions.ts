@@ -1,6 +1,6 @@
 import type { Log } from '../../models/log.ts';
 import type { PauseInfo, SkipResult } from '../roles/operator-store.ts';
-import type { Database } from './database.ts';
+import type { Database, Executor } from './database.ts';
 import { logById } from './log-detail.ts';
 import { fromMark, JOIN_QUEUE, LEFT_QUEUE } from './log-columns.ts';
 
@@ -69,36 +69,59 @@ export async function retryLog(
   newLog: { id: string; firstAttemptId: string },
   now: number,
 ): Promise<Log | undefined> {
-  const created = await db.transaction(async (tx) => {
-    const original = await tx.get<Record<string, string | number | boolean | null>>(
-      `SELECT message_id, source_id, destination_id, data_model, event_type, test FROM logs
-       WHERE id = :logId AND org_id = :orgId`,
-      { logId, orgId },
-    );
-    if (!original || original.destination_id === null) return false;
-    const destinationId = original.destination_id as string;
-    const next = await tx.get<{ next_seq: number }>(JOIN_QUEUE, { orgId, destinationId });
-    await tx.run(
-      `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
-         seq, status, next_attempt_id, next_attempt_at, retry_of, created_at, updated_at)
-       VALUES (:id, :messageId, :orgId, 'send', :sourceId, :destinationId, :dataModel, :eventType, :test,
-         :seq, 'pending', :firstAttemptId, :now, :retryOf, :now, :now)`,
-      {
-        id: newLog.id,
-        firstAttemptId: newLog.firstAttemptId,
-        messageId: original.message_id,
-        orgId,
-        sourceId: original.source_id,
-        destinationId,
-        dataModel: original.data_model,
-        eventType: original.event_type,
-        test: original.test,
-        seq: Number(next!.next_seq),
-        now,
-        retryOf: logId,
-      },
-    );
-    return true;
-  });
+  const created = await db.transaction((tx) => copyLog(tx, orgId, { logId, ...newLog }, now));
   return created ? logById(db, orgId, newLog.id, now) : undefined;
+}
+
+/** Copies of the logs, in the order given, in one transaction; those with no destination are left out. */
+export async function retryLogs(
+  db: Database,
+  orgId: string,
+  retries: { logId: string; id: string; firstAttemptId: string }[],
+  now: number,
+): Promise<{ id: string; retryOf: string }[]> {
+  return db.transaction(async (tx) => {
+    const made: { id: string; retryOf: string }[] = [];
+    for (const retry of retries)
+      if (await copyLog(tx, orgId, retry, now)) made.push({ id: retry.id, retryOf: retry.logId });
+    return made;
+  });
+}
+
+/** Whether the log exists, with a destination, and was copied. */
+async function copyLog(
+  tx: Executor,
+  orgId: string,
+  retry: { logId: string; id: string; firstAttemptId: string },
+  now: number,
+): Promise<boolean> {
+  const original = await tx.get<Record<string, string | number | boolean | null>>(
+    `SELECT message_id, source_id, destination_id, data_model, event_type, test FROM logs
+     WHERE id = :logId AND org_id = :orgId`,
+    { logId: retry.logId, orgId },
+  );
+  if (!original || original.destination_id === null) return false;
+  const destinationId = original.destination_id as string;
+  const next = await tx.get<{ next_seq: number }>(JOIN_QUEUE, { orgId, destinationId });
+  await tx.run(
+    `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
+       seq, status, next_attempt_id, next_attempt_at, retry_of, created_at, updated_at)
+     VALUES (:id, :messageId, :orgId, 'send', :sourceId, :destinationId, :dataModel, :eventType, :test,
+       :seq, 'pending', :firstAttemptId, :now, :retryOf, :now, :now)`,
+    {
+      id: retry.id,
+      firstAttemptId: retry.firstAttemptId,
+      messageId: original.message_id,
+      orgId,
+      sourceId: original.source_id,
+      destinationId,
+      dataModel: original.data_model,
+      eventType: original.event_type,
+      test: original.test,
+      seq: Number(next!.next_seq),
+      now,
+      retryOf: retry.logId,
+    },
+  );
+  return true;
 }

@@ -19,6 +19,9 @@ export const REMOTE_METHODS = {
   ],
   operators: [
     'searchLogs',
+    'countRetriable',
+    'logMark',
+    'retryLogs',
     'getLog',
     'retryLog',
     'getQueue',
