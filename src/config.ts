@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { canonicalDataModel } from './models/data-models.ts';
+import { parseSecretKey } from './lib/secret-box.ts';
 
 /**
  * Configuration is read once at start, validated, frozen and passed explicitly.
@@ -158,6 +159,10 @@ const retentionSchema = z.strictObject({
   batchSize: z.number().int().min(1).max(100_000).default(250),
 });
 
+const secretKey = z.string().refine((text) => parseSecretKey(text) !== undefined, {
+  message: 'must be 32 bytes in base64 or hex (e.g. openssl rand -base64 32)',
+});
+
 const serverSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().default('0.0.0.0'),
@@ -169,6 +174,13 @@ const serverSchema = z.strictObject({
    */
   databasePoolSize: z.number().int().min(2).max(1_000).default(8),
   adminKey: z.string().min(16).optional(),
+  /**
+   * The key destinations' signing secrets and verification tokens are sealed with in the store
+   * (AES-256-GCM): 32 bytes in base64 or hex, e.g. `openssl rand -base64 32`. Keys it replaced go
+   * in `previousSecretKeys` until every secret is sealed anew (at the next start).
+   */
+  secretKey: secretKey.optional(),
+  previousSecretKeys: z.array(secretKey).default([]),
   payloadLimitBytes: z
     .number()
     .int()
@@ -285,6 +297,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (env.DATABASE_POOL_SIZE !== undefined)
     server.databasePoolSize = toInt(env.DATABASE_POOL_SIZE, 'DATABASE_POOL_SIZE');
   if (env.SWITCHBOARD_ADMIN_KEY) server.adminKey = env.SWITCHBOARD_ADMIN_KEY;
+  if (env.SWITCHBOARD_SECRET_KEY) server.secretKey = env.SWITCHBOARD_SECRET_KEY;
+  if (env.SWITCHBOARD_SECRET_KEY_PREVIOUS)
+    server.previousSecretKeys = env.SWITCHBOARD_SECRET_KEY_PREVIOUS.split(',').map((k) => k.trim());
   if (env.LOG_LEVEL) server.logLevel = env.LOG_LEVEL;
   if (env.REDIS_URL) server.redisUrl = env.REDIS_URL;
   const alerts = { ...((raw.alerts as Record<string, unknown> | undefined) ?? {}) };

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { StartupRefusedError } from './errors.ts';
 import { createLogger } from './lib/logger.ts';
 import { startServer } from './server.ts';
 
@@ -49,7 +50,8 @@ async function main(): Promise<void> {
  */
 function refusalOf(error: unknown, config: Readonly<Config>): string | undefined {
   const { name, message, code } = error as { name?: string; message?: string; code?: string };
-  if (name === 'StartupRefusedError' || name === 'SchemaTooNewError') return message;
+  if (error instanceof StartupRefusedError || name === 'StartupRefusedError' || name === 'SchemaTooNewError')
+    return message;
   if (code === 'EADDRINUSE')
     return `port ${config.server.port} on ${config.server.host} is already in use (another Switchboard?); set PORT to a free one`;
   return undefined;

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { AccessTokens } from './api/auth/access-tokens.ts';
 import { Catalog } from './catalog/catalog.ts';
+import { resealSecrets, sealedCatalog } from './catalog/sealed-catalog.ts';
 import { syncConfiguredCatalog } from './catalog/sync.ts';
+import { parseSecretKey, SecretBox } from './lib/secret-box.ts';
 import type { Config } from './config.ts';
 import { AlertNotifier } from './alerts/alert-notifier.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
@@ -30,6 +32,17 @@ export interface Server {
   close(): Promise<void>;
 }
 
+/** The box destinations' secrets are sealed with, from the configured keys; none without a key. */
+function secretBox(server: Readonly<Config['server']>): SecretBox | undefined {
+  if (!server.secretKey) return undefined;
+  const parse = (text: string): Buffer => {
+    const key = parseSecretKey(text);
+    if (!key) throw new Error('secret key not validated by the config schema');
+    return key;
+  };
+  return new SecretBox(parse(server.secretKey), server.previousSecretKeys.map(parse));
+}
+
 export interface ServerOptions {
   clock?: Clock;
   logger?: Logger;
@@ -50,9 +63,14 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   let tokenKey: string;
   try {
     await store.migrate();
-    const sync = (): Promise<void> => syncConfiguredCatalog(store.catalog, config);
+    const box = secretBox(config.server);
+    const catalogStore = sealedCatalog(store.catalog, box);
+    const sync = async (): Promise<void> => {
+      await syncConfiguredCatalog(catalogStore, config);
+      await resealSecrets(store.catalog, box, logger);
+    };
     await (store.exclusive ? store.exclusive(sync) : sync());
-    catalog = new Catalog(await store.catalog.loadCatalog());
+    catalog = new Catalog(await catalogStore.loadCatalog());
     // One process owns the embedded store, so leases left by a crashed predecessor are void.
     if (!store.capabilities.multipleWriters) await store.queues.releaseLeases();
     tokenKey = await store.catalog.getOrCreateSetting('access_token_key', randomToken(32));

@@ -16,6 +16,7 @@ export interface HarnessDestination {
   url: string;
   environment?: Environment;
   signingSecret?: string;
+  verificationToken?: string;
   timeoutMs?: number;
   queryTimeoutMs?: number;
   fhirBaseUrl?: string;
