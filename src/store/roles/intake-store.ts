@@ -24,10 +24,10 @@ export interface NewLog {
   failedReason?: string;
 }
 
-export interface NewMessage {
+/** What every stored message has: an asynchronous one or a query's. */
+export interface MessageFields {
   orgId: string;
   sourceId: string;
-  type: LogType;
   dataModel: string;
   eventType: string;
   test: boolean;
@@ -36,6 +36,10 @@ export interface NewMessage {
   /** Identifiers that find this message in a log search (`models/search-keys.ts`), normalized. */
   searchKeys: string[];
   receivedAt: number;
+}
+
+export interface NewMessage extends MessageFields {
+  type: LogType;
   logs: NewLog[];
   idempotency?: {
     key: string;
@@ -59,15 +63,7 @@ export interface AcceptedMessage {
   logs: { id: string; destinationId: string | null; sequence: number | null }[];
 }
 
-export interface QueryRecord {
-  orgId: string;
-  sourceId: string;
-  dataModel: string;
-  eventType: string;
-  test: boolean;
-  payload: string;
-  searchKeys: string[];
-  receivedAt: number;
+export interface QueryRecord extends MessageFields {
   log: { id: string; destinationId: string; status: 'succeeded' | 'failed'; failedReason: string | null };
   attempt: Attempt;
 }
