@@ -1,5 +1,11 @@
 export type Environment = 'production' | 'staging' | 'development';
 
+/**
+ * Who manages an entity: the config file (reapplied at every start, refused through the API) or
+ * the Platform API. Undefined reads as 'api'.
+ */
+export type Origin = 'file' | 'api';
+
 export interface Organization {
   id: string;
   name: string;
@@ -7,6 +13,7 @@ export interface Organization {
   /** Slack-compatible incoming-webhook URLs that also get alerts. */
   alertWebhooks?: string[];
   rateLimit?: number;
+  origin?: Origin;
 }
 
 export interface Source {
@@ -19,6 +26,7 @@ export interface Source {
   jwks?: unknown;
   jwksUrl?: string;
   disabled: boolean;
+  origin?: Origin;
 }
 
 export interface Destination {
@@ -35,16 +43,29 @@ export interface Destination {
   queryTimeoutMs?: number;
   retryInitialDelayMs?: number;
   retryMaxDelayMs?: number;
+  origin?: Origin;
 }
 
 export interface Subscription {
   orgId: string;
+  id: string;
   sourceId: string;
   /** Canonical data model name. */
   dataModel: string;
   /** Undefined: every event type of the data model. */
   eventTypes?: string[];
   destinationId: string;
+  origin?: Origin;
+}
+
+/** An organization's platform API key, known by its digest (the key itself is never stored). */
+export interface PlatformKey {
+  orgId: string;
+  id: string;
+  name: string;
+  keyDigest: string;
+  createdAt: number | null;
+  origin?: Origin;
 }
 
 /** What the store returns of the configured tenants; the in-memory catalog is built from it. */
@@ -53,5 +74,5 @@ export interface CatalogSnapshot {
   sources: Source[];
   destinations: Destination[];
   subscriptions: Subscription[];
-  platformKeys: { orgId: string; keyDigest: string }[];
+  platformKeys: PlatformKey[];
 }

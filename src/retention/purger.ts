@@ -40,15 +40,19 @@ export class Purger {
       idempotencyBefore: now - idempotencyWindowMs,
       limit: settings.batchSize,
     };
-    const total: PurgeResult = { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0 };
+    const total: PurgeResult = { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0, audit: 0 };
     for (;;) {
       const purged = await retention.purge(cut);
       total.logs += purged.logs;
       total.messages += purged.messages;
       total.alerts += purged.alerts;
       total.idempotencyKeys += purged.idempotencyKeys;
+      total.audit += purged.audit;
       const more =
-        purged.logs === cut.limit || purged.alerts === cut.limit || purged.idempotencyKeys === cut.limit;
+        purged.logs === cut.limit ||
+        purged.alerts === cut.limit ||
+        purged.idempotencyKeys === cut.limit ||
+        purged.audit === cut.limit;
       if (!more || this.#stop.signal.aborted) return total;
       // Between batches, let accepts and deliveries have the store.
       await new Promise((resolve) => setImmediate(resolve));
@@ -67,7 +71,7 @@ export class Purger {
       if (this.#stop.signal.aborted) return;
       try {
         const purged = await this.purgeNow();
-        if (purged.logs + purged.alerts + purged.idempotencyKeys > 0)
+        if (purged.logs + purged.alerts + purged.idempotencyKeys + purged.audit > 0)
           logger.info({ purged }, 'retention: purged');
       } catch (error) {
         // The next interval tries again; nothing is lost by a purge that did not happen.

@@ -1,5 +1,5 @@
 import type { Alert, AlertChannelResult } from '../models/alert.ts';
-import type { CatalogSnapshot, Environment } from '../models/entities.ts';
+import type { CatalogSnapshot, Environment, Origin } from '../models/entities.ts';
 import type { Attempt, AttemptOutcome, Log, LogState, LogStatus, LogType } from '../models/log.ts';
 
 /**
@@ -153,6 +153,7 @@ export interface CatalogRows {
 export function toCatalog(rows: CatalogRows): CatalogSnapshot {
   const opt = <T>(value: unknown): T | undefined => (value === null ? undefined : (value as T));
   const optNum = (value: unknown): number | undefined => (value === null ? undefined : Number(value));
+  const origin = (r: Record<string, unknown>): Origin => (r.origin === 'file' ? 'file' : 'api');
   return {
     organizations: rows.organizations.map((r) => ({
       id: r.id as string,
@@ -160,10 +161,15 @@ export function toCatalog(rows: CatalogRows): CatalogSnapshot {
       alertEmail: opt<string>(r.alert_email),
       alertWebhooks: JSON.parse(r.alert_webhooks as string) as string[],
       rateLimit: optNum(r.rate_limit),
+      origin: origin(r),
     })),
     platformKeys: rows.platformKeys.map((r) => ({
       keyDigest: r.key_digest as string,
       orgId: r.org_id as string,
+      id: r.id as string,
+      name: r.name as string,
+      createdAt: r.created_at === null || r.created_at === undefined ? null : Number(r.created_at),
+      origin: origin(r),
     })),
     sources: rows.sources.map((r) => ({
       orgId: r.org_id as string,
@@ -176,6 +182,7 @@ export function toCatalog(rows: CatalogRows): CatalogSnapshot {
       jwksUrl: opt<string>(r.jwks_url),
       // SQLite stores 0/1, PostgreSQL a boolean.
       disabled: r.disabled === 1 || r.disabled === true,
+      origin: origin(r),
     })),
     destinations: rows.destinations.map((r) => ({
       orgId: r.org_id as string,
@@ -190,13 +197,16 @@ export function toCatalog(rows: CatalogRows): CatalogSnapshot {
       queryTimeoutMs: optNum(r.query_timeout_ms),
       retryInitialDelayMs: optNum(r.retry_initial_delay_ms),
       retryMaxDelayMs: optNum(r.retry_max_delay_ms),
+      origin: origin(r),
     })),
     subscriptions: rows.subscriptions.map((r) => ({
       orgId: r.org_id as string,
+      id: r.id as string,
       sourceId: r.source_id as string,
       dataModel: r.data_model as string,
       eventTypes: r.event_types === null ? undefined : (JSON.parse(r.event_types as string) as string[]),
       destinationId: r.destination_id as string,
+      origin: origin(r),
     })),
   };
 }

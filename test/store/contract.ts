@@ -42,8 +42,8 @@ export function catalog(): CatalogInput {
       { id: 'other', name: 'Other', alertWebhooks: [], rateLimit: 100 },
     ],
     platformKeys: [
-      { orgId: 'acme', keyDigest: 'digest-acme' },
-      { orgId: 'other', keyDigest: 'digest-other' },
+      { orgId: 'acme', id: 'k1', name: 'ops', keyDigest: 'digest-acme', createdAt: null },
+      { orgId: 'other', id: 'k2', name: 'ops', keyDigest: 'digest-other', createdAt: null },
     ],
     sources: [
       {
@@ -91,9 +91,10 @@ export function catalog(): CatalogInput {
       },
     ],
     subscriptions: [
-      { orgId: 'acme', sourceId: 'ehr', dataModel: 'PatientAdmin', destinationId: 'app' },
+      { orgId: 'acme', id: 's1', sourceId: 'ehr', dataModel: 'PatientAdmin', destinationId: 'app' },
       {
         orgId: 'acme',
+        id: 's2',
         sourceId: 'ehr',
         dataModel: 'Results',
         eventTypes: ['New'],
@@ -274,6 +275,193 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(await store.catalog.getOrCreateSetting('key', 'later'), values[0]);
     });
 
+    test('changeCatalog: API changes with their audit, refusals write nothing, the version moves', async () => {
+      const audit = (action: string, resourceId: string) => ({
+        orgId: 'acme',
+        at: NOW,
+        actor: 'ops',
+        action,
+        resource: 'test',
+        resourceId,
+        changes: { field: 'value' },
+      });
+      const v0 = await store.catalog.catalogVersion();
+      const source = {
+        orgId: 'acme',
+        id: 'api-src',
+        name: 'API',
+        environment: 'production' as const,
+        clientId: 'api-src',
+        disabled: false,
+      };
+      const created = await store.catalog.changeCatalog({
+        ops: [{ kind: 'create', entity: 'source', value: source }],
+        audit: audit('create', 'api-src'),
+      });
+      assert.ok(created.ok && created.version > v0);
+      assert.deepEqual(
+        await store.catalog.changeCatalog({
+          ops: [{ kind: 'create', entity: 'source', value: source }],
+          audit: audit('create', 'x'),
+        }),
+        { ok: false, reason: 'exists' },
+      );
+      assert.deepEqual(
+        await store.catalog.changeCatalog({
+          ops: [
+            { kind: 'create', entity: 'source', value: { ...source, id: 'other', clientId: 'acme-ehr' } },
+          ],
+          audit: audit('create', 'x'),
+        }),
+        { ok: false, reason: 'client_id_taken' },
+      );
+      // The config file's entities are refused, whatever the change.
+      const fileSource = (await store.catalog.loadCatalog()).sources.find(
+        (s) => s.id === 'ehr' && s.orgId === 'acme',
+      )!;
+      assert.deepEqual(
+        await store.catalog.changeCatalog({
+          ops: [{ kind: 'update', entity: 'source', value: { ...fileSource, name: 'x' } }],
+          audit: audit('update', 'ehr'),
+        }),
+        { ok: false, reason: 'file' },
+      );
+      assert.deepEqual(
+        await store.catalog.changeCatalog({
+          ops: [{ kind: 'delete', entity: 'destination', orgId: 'acme', id: 'app' }],
+          audit: audit('delete', 'app'),
+        }),
+        { ok: false, reason: 'file' },
+      );
+      assert.deepEqual(
+        await store.catalog.changeCatalog({
+          ops: [{ kind: 'update', entity: 'source', value: { ...source, id: 'nope', clientId: 'nope' } }],
+          audit: audit('update', 'nope'),
+        }),
+        { ok: false, reason: 'missing' },
+      );
+      // All or none: the organization is not created when its second op is refused.
+      assert.deepEqual(
+        await store.catalog.changeCatalog({
+          ops: [
+            {
+              kind: 'create',
+              entity: 'organization',
+              value: { id: 'neworg', name: 'New', alertWebhooks: [] },
+            },
+            { kind: 'create', entity: 'source', value: source },
+          ],
+          audit: audit('create', 'neworg'),
+        }),
+        { ok: false, reason: 'exists' },
+      );
+      const after = await store.catalog.loadCatalog();
+      assert.equal(
+        after.organizations.find((o) => o.id === 'neworg'),
+        undefined,
+      );
+      assert.equal(after.sources.find((s) => s.id === 'api-src')?.origin, 'api');
+      // A destination with pending logs is deleted only by force, which fails them.
+      const dest = {
+        orgId: 'acme',
+        id: 'api-dest',
+        name: 'D',
+        environment: 'production' as const,
+        url: 'http://127.0.0.1:9/d',
+      };
+      assert.ok(
+        (
+          await store.catalog.changeCatalog({
+            ops: [{ kind: 'create', entity: 'destination', value: dest }],
+            audit: audit('create', 'api-dest'),
+          })
+        ).ok,
+      );
+      assert.deepEqual(
+        await store.catalog.changeCatalog({
+          ops: [
+            {
+              kind: 'create',
+              entity: 'subscription',
+              value: {
+                orgId: 'acme',
+                id: 'sx',
+                sourceId: 'ghost',
+                dataModel: 'PatientAdmin',
+                destinationId: 'api-dest',
+              },
+            },
+          ],
+          audit: audit('create', 'sx'),
+        }),
+        { ok: false, reason: 'unknown_source' },
+      );
+      assert.ok(
+        (
+          await store.catalog.changeCatalog({
+            ops: [
+              {
+                kind: 'create',
+                entity: 'subscription',
+                value: {
+                  orgId: 'acme',
+                  id: 'sx',
+                  sourceId: 'api-src',
+                  dataModel: 'PatientAdmin',
+                  destinationId: 'api-dest',
+                },
+              },
+            ],
+            audit: audit('create', 'sx'),
+          })
+        ).ok,
+      );
+      const queued = await accept(store, message(['api-dest', 'api-dest']));
+      assert.equal(queued.logIds.length, 2);
+      const del = { kind: 'delete' as const, entity: 'destination' as const, orgId: 'acme', id: 'api-dest' };
+      assert.deepEqual(
+        await store.catalog.changeCatalog({ ops: [del], audit: audit('delete', 'api-dest') }),
+        { ok: false, reason: 'pending', detail: '2' },
+      );
+      const forced = await store.catalog.changeCatalog({
+        ops: [{ ...del, forceReason: 'Destination deleted by ops' }],
+        audit: audit('delete', 'api-dest'),
+      });
+      assert.ok(forced.ok && forced.failedLogs === 2);
+      const log = await store.operators.getLog('acme', queued.logIds[0]!, NOW);
+      assert.equal(log?.log.status, 'failed');
+      assert.equal(log?.log.failedReason, 'Destination deleted by ops');
+      const final = await store.catalog.loadCatalog();
+      assert.equal(
+        final.destinations.find((d) => d.id === 'api-dest'),
+        undefined,
+      );
+      assert.equal(
+        final.subscriptions.find((s) => s.id === 'sx'),
+        undefined,
+        'its subscriptions go with it',
+      );
+      assert.ok(!(await store.operators.listQueues('acme')).some((q) => q.destinationId === 'api-dest'));
+      // Every applied change is in the audit trail, newest first; refusals are not.
+      const trail = await store.operators.listAudit('acme', { limit: 3 });
+      assert.deepEqual(
+        trail.entries.map((e) => `${e.action} ${e.resourceId}`),
+        ['delete api-dest', 'create sx', 'create api-dest'],
+      );
+      const rest = await store.operators.listAudit('acme', { limit: 10, cursor: trail.nextCursor! });
+      assert.deepEqual(
+        rest.entries.map((e) => `${e.action} ${e.resourceId}`),
+        ['create api-src'],
+      );
+      assert.equal(rest.nextCursor, null);
+      // A re-sync of the file keeps what the API made.
+      await store.catalog.syncCatalog(catalog());
+      assert.equal(
+        (await store.catalog.loadCatalog()).sources.find((s) => s.id === 'api-src')?.origin,
+        'api',
+      );
+    });
+
     test('the catalog round-trips; a re-sync updates it and replaces keys and subscriptions', async () => {
       // Key order and absent-versus-undefined fields are not part of the contract.
       const canon = (value: object): string =>
@@ -294,13 +482,20 @@ export function storeContract(name: string, open: OpenStore): void {
         'destinations',
         'subscriptions',
       ] as const)
-        assert.deepEqual(canonList(loaded[key]), canonList(expected[key]), key);
+        assert.deepEqual(
+          canonList(loaded[key]),
+          canonList(expected[key].map((e: object) => ({ ...e, origin: 'file' }))),
+          key,
+        );
 
       const changed = catalog();
       changed.organizations[0]!.name = 'Acme Health';
       changed.sources[0]!.disabled = true;
       changed.destinations[0]!.url = 'http://127.0.0.1:9/new';
-      changed.platformKeys = [{ orgId: 'acme', keyDigest: 'digest-acme-2' }, changed.platformKeys[1]!];
+      changed.platformKeys = [
+        { orgId: 'acme', id: 'k3', name: 'ops 2', keyDigest: 'digest-acme-2', createdAt: null },
+        changed.platformKeys[1]!,
+      ];
       changed.subscriptions = [changed.subscriptions[1]!];
       await store.catalog.syncCatalog(changed);
       const again = await store.catalog.loadCatalog();
@@ -409,7 +604,10 @@ export function storeContract(name: string, open: OpenStore): void {
         'failing, then recovered',
       );
 
-      const total = { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0 };
+      const entry = { orgId: 'acme', actor: 'ops', action: 'pause', resource: 'queue', resourceId: 'app' };
+      await store.operators.recordAudit({ ...entry, at: NOW, changes: { reason: 'old' } });
+      await store.operators.recordAudit({ ...entry, at: NOW + 60_000, changes: { reason: 'new' } });
+      const total = { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0, audit: 0 };
       for (let round = 0; round < 10; round++) {
         const purged = await store.retention.purge({
           before: NOW + 50_000,
@@ -419,7 +617,11 @@ export function storeContract(name: string, open: OpenStore): void {
         for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += purged[key];
         if (Object.values(purged).every((n) => n < 2)) break;
       }
-      assert.deepEqual(total, { logs: 4, messages: 3, alerts: 1, idempotencyKeys: 1 });
+      assert.deepEqual(total, { logs: 4, messages: 3, alerts: 1, idempotencyKeys: 1, audit: 1 });
+      assert.deepEqual(
+        (await store.operators.listAudit('acme', { limit: 10 })).entries.map((e) => e.changes),
+        [{ reason: 'new' }],
+      );
       for (const gone of [m1.logIds[0], m2.logIds[0], m3.logIds[0], m6.logIds[0]])
         assert.equal(await store.operators.getLog('acme', gone!, NOW), undefined, `log ${gone} purged`);
       // Pending logs stay, whatever their age, and so does the message they deliver.
@@ -451,6 +653,7 @@ export function storeContract(name: string, open: OpenStore): void {
         messages: 0,
         alerts: 0,
         idempotencyKeys: 0,
+        audit: 0,
       });
     });
 

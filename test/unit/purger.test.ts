@@ -11,7 +11,7 @@ function storeAnswering(answers: Partial<PurgeResult>[]): { store: RetentionStor
   const store: RetentionStore = {
     async purge(cut: PurgeCut): Promise<PurgeResult> {
       cuts.push(cut);
-      return { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0, ...answers.shift() };
+      return { logs: 0, messages: 0, alerts: 0, idempotencyKeys: 0, audit: 0, ...answers.shift() };
     },
   };
   return { store, cuts };
@@ -41,7 +41,13 @@ test('purgeNow: cuts at now - logsMs and now - idempotency window; repeats while
     { logs: 1, alerts: 1 },
   ]);
   const purger = purgerOn(store, clock);
-  assert.deepEqual(await purger.purgeNow(), { logs: 3, messages: 2, alerts: 1, idempotencyKeys: 2 });
+  assert.deepEqual(await purger.purgeNow(), {
+    logs: 3,
+    messages: 2,
+    alerts: 1,
+    idempotencyKeys: 2,
+    audit: 0,
+  });
   assert.equal(cuts.length, 3);
   assert.deepEqual(cuts[0], { before: 76 * HOUR, idempotencyBefore: 99 * HOUR, limit: 2 });
 });

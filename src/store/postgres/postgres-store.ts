@@ -59,7 +59,7 @@ export class PostgresStore implements Store {
       maxInFlight: Math.max(1, Math.floor(options.poolSize / 2)),
       announceWork,
     });
-    this.catalog = new SqlCatalogStore(this.#db);
+    this.catalog = new SqlCatalogStore(this.#db, () => this.#work.signal('catalog'));
     this.operators = new SqlOperatorStore(this.#db, announceWork);
     this.oneTimeKeys = new SqlOneTimeKeyStore(this.#db);
     this.alerts = new SqlAlertOutbox(this.#db);
@@ -69,6 +69,11 @@ export class PostgresStore implements Store {
   /** Called when any instance may have stored work this one could deliver. */
   onWork(listener: () => void): () => void {
     return this.#work.subscribe(listener);
+  }
+
+  /** Called when any instance may have changed the catalog. */
+  onCatalogChange(listener: () => void): () => void {
+    return this.#work.subscribe(listener, 'catalog');
   }
 
   exclusive<T>(work: () => Promise<T>): Promise<T> {

@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import { createClient } from './pg-pool.ts';
 
-const CHANNEL = 'switchboard_work';
+/** `work`: new work to deliver; `catalog`: the catalog changed (see catalog/catalog-refresher.ts). */
+export type Channel = 'work' | 'catalog';
+const CHANNELS: Record<Channel, string> = { work: 'switchboard_work', catalog: 'switchboard_catalog' };
 /** Wake-ups reach other instances at most this much later than the work's commit. */
 const SIGNAL_INTERVAL_MS = 10;
 
@@ -17,11 +19,13 @@ const SIGNAL_INTERVAL_MS = 10;
 export class WorkChannel {
   readonly #url: string;
   readonly #pool: pg.Pool;
-  readonly #listeners = new Set<() => void>();
+  readonly #listeners: Record<Channel, Set<() => void>> = { work: new Set(), catalog: new Set() };
   #client: pg.Client | undefined;
   #closed = false;
-  #sending = false;
-  #again = false;
+  readonly #sending: Record<Channel, { busy: boolean; again: boolean }> = {
+    work: { busy: false, again: false },
+    catalog: { busy: false, again: false },
+  };
   #retry: NodeJS.Timeout | undefined;
   #failures = 0;
 
@@ -30,30 +34,31 @@ export class WorkChannel {
     this.#pool = pool;
   }
 
-  subscribe(listener: () => void): () => void {
-    this.#listeners.add(listener);
+  subscribe(listener: () => void, channel: Channel = 'work'): () => void {
+    this.#listeners[channel].add(listener);
     if (!this.#client && !this.#retry) void this.#listen();
-    return () => this.#listeners.delete(listener);
+    return () => this.#listeners[channel].delete(listener);
   }
 
-  signal(): void {
+  signal(channel: Channel = 'work'): void {
     if (this.#closed) return;
-    if (this.#sending) {
-      this.#again = true;
+    const sending = this.#sending[channel];
+    if (sending.busy) {
+      sending.again = true;
       return;
     }
-    this.#sending = true;
+    sending.busy = true;
     this.#pool
-      .query(`NOTIFY ${CHANNEL}`)
+      .query(`NOTIFY ${CHANNELS[channel]}`)
       .catch(() => undefined)
       .finally(() => {
         // At most one NOTIFY per interval: each is a commit that takes PostgreSQL's notify lock,
         // and under load one per accepted message would cost as much as the messages.
         const timer = setTimeout(() => {
-          this.#sending = false;
-          if (this.#again) {
-            this.#again = false;
-            this.signal();
+          sending.busy = false;
+          if (sending.again) {
+            sending.again = false;
+            this.signal(channel);
           }
         }, SIGNAL_INTERVAL_MS);
         timer.unref();
@@ -68,8 +73,8 @@ export class WorkChannel {
     await client?.end().catch(() => undefined);
   }
 
-  #wake(): void {
-    for (const listener of this.#listeners) listener();
+  #wake(channels: Channel[]): void {
+    for (const channel of channels) for (const listener of this.#listeners[channel]) listener();
   }
 
   async #listen(): Promise<void> {
@@ -83,14 +88,16 @@ export class WorkChannel {
     };
     client.on('error', reconnect);
     client.on('end', reconnect);
-    client.on('notification', () => this.#wake());
+    client.on('notification', (message) =>
+      this.#wake(message.channel === CHANNELS.catalog ? ['catalog'] : ['work']),
+    );
     this.#client = client;
     try {
       await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
+      await client.query(`LISTEN ${CHANNELS.work}; LISTEN ${CHANNELS.catalog}`);
       this.#failures = 0;
-      // Work stored while no one listened is found by looking now.
-      this.#wake();
+      // Work stored (or a catalog changed) while no one listened is found by looking now.
+      this.#wake(['work', 'catalog']);
     } catch {
       reconnect();
     }

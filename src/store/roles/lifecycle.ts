@@ -25,6 +25,8 @@ export interface StoreLifecycle {
    * could deliver (new messages, a resumed queue, a released lease). Returns an unsubscribe.
    */
   onWork?(listener: () => void): () => void;
+  /** Shared stores only: calls `listener` when another process may have changed the catalog. */
+  onCatalogChange?(listener: () => void): () => void;
   /**
    * Shared stores only: runs `work` while no other process runs its own start-up `work` (e.g.
    * instances starting together sync the configured catalog one after the other, so they agree

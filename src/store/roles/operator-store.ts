@@ -1,4 +1,5 @@
 import type { Alert } from '../../models/alert.ts';
+import type { AuditEntry, StoredAuditEntry } from '../../models/audit.ts';
 import type { Log, LogDetail, LogFilter, QueueState, QueueView } from '../../models/log.ts';
 
 /** What operators read and do through the Platform API: log search and detail, queue actions. */
@@ -44,6 +45,10 @@ export interface OperatorStore {
    * a few index lookups per queue, whatever the history or the backlogs.
    */
   listQueues(orgId?: string): Promise<QueueSummary[]>;
+  /** Adds an operator action (pause, skip, retry, ...) to the audit trail. */
+  recordAudit(entry: AuditEntry): Promise<void>;
+  /** The audit trail, newest first, cursor-paged. */
+  listAudit(orgId: string, page: Page): Promise<{ entries: StoredAuditEntry[]; nextCursor: string | null }>;
 }
 
 export interface QueueSummary {

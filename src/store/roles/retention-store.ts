@@ -3,7 +3,7 @@ export interface RetentionStore {
   /**
    * Deletes up to `limit` logs that are done (not pending) and were both created and last
    * changed before `before`, with their attempts, then the messages no log refers to any more
-   * (with their search keys); also alerts raised before `before` and idempotency keys created
+   * (with their search keys); also alerts raised and audit entries written before `before`, and idempotency keys created
    * before `idempotencyBefore` (up to `limit` of each). The caller repeats while a count equals
    * `limit`.
    */
@@ -23,4 +23,6 @@ export interface PurgeResult {
   messages: number;
   alerts: number;
   idempotencyKeys: number;
+  /** Audit entries: kept as long as logs. */
+  audit: number;
 }

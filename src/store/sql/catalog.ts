@@ -1,13 +1,31 @@
 import type { CatalogSnapshot } from '../../models/entities.ts';
-import type { CatalogInput, CatalogStore } from '../roles/catalog-store.ts';
+import type {
+  CatalogChange,
+  CatalogChangeResult,
+  CatalogInput,
+  CatalogStore,
+} from '../roles/catalog-store.ts';
 import { toCatalog } from '../rows.ts';
+import { applyCatalogOp } from './catalog-changes.ts';
+import {
+  bumpCatalogVersion,
+  putDestination,
+  putOrganization,
+  putPlatformKey,
+  putSource,
+  putSubscription,
+} from './catalog-rows.ts';
+import { insertAudit } from './audit.ts';
 import type { Database } from './database.ts';
 
 export class SqlCatalogStore implements CatalogStore {
   readonly #db: Database;
+  readonly #onChanged: () => void;
 
-  constructor(db: Database) {
+  /** `onChanged` runs after each committed change (PostgreSQL: tells the other instances). */
+  constructor(db: Database, onChanged: () => void = () => undefined) {
     this.#db = db;
+    this.#onChanged = onChanged;
   }
 
   async getOrCreateSetting(key: string, candidate: string): Promise<string> {
@@ -20,112 +38,85 @@ export class SqlCatalogStore implements CatalogStore {
     });
   }
 
+  async catalogVersion(): Promise<number> {
+    const row = await this.#db.get<{ value: string }>(
+      "SELECT value FROM settings WHERE key = 'catalog_version'",
+    );
+    return Number(row?.value ?? 0);
+  }
+
   async syncCatalog(catalog: CatalogInput): Promise<void> {
     const lock = this.#db.dialect.transactionLock('catalog');
+    const fileOrgs = catalog.organizations.map((o) => o.id);
     await this.#db.transaction(async (tx) => {
       // Instances starting together would otherwise interleave the deletes and inserts below.
       if (lock) await tx.run(lock);
-      for (const org of catalog.organizations) {
-        await tx.run(
-          `INSERT INTO organizations (id, name, alert_email, alert_webhooks, rate_limit)
-           VALUES (:id, :name, :alertEmail, :alertWebhooks, :rateLimit)
-           ON CONFLICT (id) DO UPDATE SET name = excluded.name, alert_email = excluded.alert_email,
-             alert_webhooks = excluded.alert_webhooks, rate_limit = excluded.rate_limit`,
-          {
-            id: org.id,
-            name: org.name,
-            alertEmail: org.alertEmail ?? null,
-            alertWebhooks: JSON.stringify(org.alertWebhooks ?? []),
-            rateLimit: org.rateLimit ?? null,
-          },
-        );
-        await tx.run('DELETE FROM platform_keys WHERE org_id = :orgId', { orgId: org.id });
-        await tx.run('DELETE FROM subscriptions WHERE org_id = :orgId', { orgId: org.id });
+      // What the file managed and no longer declares is handed to the API (kept, not deleted:
+      // a destination may still hold logs); what it declares is taken back just below.
+      for (const table of ['organizations', 'sources', 'destinations'])
+        await tx.run(`UPDATE ${table} SET origin = 'api' WHERE origin = 'file'`);
+      // The file's keys and subscriptions of the organizations it declares are replaced, so one
+      // removed from the file stops working; those of organizations it no longer declares stay.
+      for (const orgId of fileOrgs) {
+        await tx.run("DELETE FROM platform_keys WHERE org_id = :orgId AND origin = 'file'", { orgId });
+        await tx.run("DELETE FROM subscriptions WHERE org_id = :orgId AND origin = 'file'", { orgId });
       }
-      for (const key of catalog.platformKeys)
-        await tx.run(
-          `INSERT INTO platform_keys (key_digest, org_id) VALUES (:keyDigest, :orgId)
-           ON CONFLICT (key_digest) DO UPDATE SET org_id = excluded.org_id`,
-          key,
-        );
-      for (const s of catalog.sources)
-        await tx.run(
-          `INSERT INTO sources (org_id, id, name, environment, client_id, secret_hash, jwks, jwks_url, disabled)
-           VALUES (:orgId, :id, :name, :environment, :clientId, :secretHash, :jwks, :jwksUrl, :disabled)
-           ON CONFLICT (org_id, id) DO UPDATE SET name = excluded.name, environment = excluded.environment,
-             client_id = excluded.client_id, secret_hash = excluded.secret_hash, jwks = excluded.jwks,
-             jwks_url = excluded.jwks_url, disabled = excluded.disabled`,
-          {
-            orgId: s.orgId,
-            id: s.id,
-            name: s.name,
-            environment: s.environment,
-            clientId: s.clientId,
-            secretHash: s.secretHash ?? null,
-            jwks: s.jwks === undefined ? null : JSON.stringify(s.jwks),
-            jwksUrl: s.jwksUrl ?? null,
-            disabled: s.disabled ?? false,
-          },
-        );
-      for (const d of catalog.destinations) {
-        await tx.run(
-          `INSERT INTO destinations (org_id, id, name, environment, url, fhir_base_url, verification_token,
-             signing_secret, timeout_ms, query_timeout_ms, retry_initial_delay_ms, retry_max_delay_ms)
-           VALUES (:orgId, :id, :name, :environment, :url, :fhirBaseUrl, :verificationToken, :signingSecret,
-             :timeoutMs, :queryTimeoutMs, :retryInitialDelayMs, :retryMaxDelayMs)
-           ON CONFLICT (org_id, id) DO UPDATE SET name = excluded.name, environment = excluded.environment,
-             url = excluded.url, fhir_base_url = excluded.fhir_base_url,
-             verification_token = excluded.verification_token, signing_secret = excluded.signing_secret,
-             timeout_ms = excluded.timeout_ms, query_timeout_ms = excluded.query_timeout_ms,
-             retry_initial_delay_ms = excluded.retry_initial_delay_ms,
-             retry_max_delay_ms = excluded.retry_max_delay_ms`,
-          {
-            orgId: d.orgId,
-            id: d.id,
-            name: d.name,
-            environment: d.environment,
-            url: d.url,
-            fhirBaseUrl: d.fhirBaseUrl ?? null,
-            verificationToken: d.verificationToken ?? null,
-            signingSecret: d.signingSecret ?? null,
-            timeoutMs: d.timeoutMs ?? null,
-            queryTimeoutMs: d.queryTimeoutMs ?? null,
-            retryInitialDelayMs: d.retryInitialDelayMs ?? null,
-            retryMaxDelayMs: d.retryMaxDelayMs ?? null,
-          },
-        );
-        await tx.run(
-          `INSERT INTO queues (org_id, destination_id) VALUES (:orgId, :id)
-           ON CONFLICT (org_id, destination_id) DO NOTHING`,
-          { orgId: d.orgId, id: d.id },
-        );
-      }
-      for (const s of catalog.subscriptions)
-        await tx.run(
-          `INSERT INTO subscriptions (org_id, source_id, data_model, event_types, destination_id)
-           VALUES (:orgId, :sourceId, :dataModel, :eventTypes, :destinationId)
-           ON CONFLICT (org_id, source_id, data_model, destination_id)
-           DO UPDATE SET event_types = excluded.event_types`,
-          {
-            orgId: s.orgId,
-            sourceId: s.sourceId,
-            dataModel: s.dataModel,
-            eventTypes: s.eventTypes ? JSON.stringify(s.eventTypes) : null,
-            destinationId: s.destinationId,
-          },
-        );
+      await tx.run("UPDATE platform_keys SET origin = 'api' WHERE origin = 'file'");
+      await tx.run("UPDATE subscriptions SET origin = 'api' WHERE origin = 'file'");
+      for (const org of catalog.organizations) await putOrganization(tx, org, 'file');
+      for (const key of catalog.platformKeys) await putPlatformKey(tx, key, 'file');
+      for (const s of catalog.sources) await putSource(tx, s, 'file');
+      for (const d of catalog.destinations) await putDestination(tx, d, 'file');
+      for (const s of catalog.subscriptions) await putSubscription(tx, s, 'file');
+      await bumpCatalogVersion(tx);
     });
+    this.#onChanged();
+  }
+
+  async changeCatalog(change: CatalogChange): Promise<CatalogChangeResult> {
+    const lock = this.#db.dialect.transactionLock('catalog');
+    let result: CatalogChangeResult;
+    try {
+      result = await this.#db.transaction(async (tx): Promise<CatalogChangeResult> => {
+        // One catalog writer at a time: the checks below then hold until the commit.
+        if (lock) await tx.run(lock);
+        let failedLogs: number | undefined;
+        for (const op of change.ops) {
+          const applied = await applyCatalogOp(tx, op, change.audit.at);
+          // Thrown, so that the ops before it roll back with it.
+          if (!applied.ok) throw new Refused(applied);
+          failedLogs = applied.failedLogs ?? failedLogs;
+        }
+        await insertAudit(tx, change.audit);
+        const version = await bumpCatalogVersion(tx);
+        return failedLogs === undefined ? { ok: true, version } : { ok: true, version, failedLogs };
+      });
+    } catch (error) {
+      if (error instanceof Refused) return error.refusal;
+      throw error;
+    }
+    this.#onChanged();
+    return result;
   }
 
   async loadCatalog(): Promise<CatalogSnapshot> {
     const db = this.#db;
     const [organizations, platformKeys, sources, destinations, subscriptions] = await Promise.all([
-      db.all('SELECT id, name, alert_email, alert_webhooks, rate_limit FROM organizations'),
-      db.all('SELECT key_digest, org_id FROM platform_keys'),
-      db.all('SELECT * FROM sources'),
-      db.all('SELECT * FROM destinations'),
+      db.all('SELECT * FROM organizations ORDER BY id'),
+      db.all('SELECT * FROM platform_keys ORDER BY org_id, created_at, id'),
+      db.all('SELECT * FROM sources ORDER BY org_id, id'),
+      db.all('SELECT * FROM destinations ORDER BY org_id, id'),
+      // Unordered, as stored: the file's subscriptions keep its order (routing answers in it).
       db.all('SELECT * FROM subscriptions'),
     ]);
     return toCatalog({ organizations, platformKeys, sources, destinations, subscriptions });
+  }
+}
+
+class Refused extends Error {
+  readonly refusal: Extract<CatalogChangeResult, { ok: false }>;
+  constructor(refusal: Extract<CatalogChangeResult, { ok: false }>) {
+    super(refusal.reason);
+    this.refusal = refusal;
   }
 }

@@ -1,5 +1,7 @@
 import type { Log, LogDetail, LogFilter, QueueView } from '../../models/log.ts';
 import type { Alert } from '../../models/alert.ts';
+import type { AuditEntry, StoredAuditEntry } from '../../models/audit.ts';
+import { insertAudit, listAudit } from './audit.ts';
 import type { OperatorStore, Page, PauseInfo, QueueSummary, SkipResult } from '../roles/operator-store.ts';
 import { listAlerts } from './alerts.ts';
 import type { Database } from './database.ts';
@@ -79,6 +81,14 @@ export class SqlOperatorStore implements OperatorStore {
 
   listAlerts(orgId: string, page: Page): Promise<{ alerts: Alert[]; nextCursor: string | null }> {
     return listAlerts(this.#db, orgId, page);
+  }
+
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    await this.#db.transaction((tx) => insertAudit(tx, entry));
+  }
+
+  listAudit(orgId: string, page: Page): Promise<{ entries: StoredAuditEntry[]; nextCursor: string | null }> {
+    return listAudit(this.#db, orgId, page);
   }
 
   listQueues(orgId?: string): Promise<QueueSummary[]> {

@@ -77,7 +77,9 @@ export async function listQueues(db: Database, orgId?: string): Promise<QueueSum
   }>(
     `SELECT s.org_id, s.destination_id, s.pending_count, s.paused_at, h.created_at, h.attempt_count
      FROM (SELECT q.org_id, q.destination_id, q.pending_count, q.paused_at, ${head} AS head_seq FROM queues q
-           ${orgId === undefined ? '' : 'WHERE q.org_id = :orgId'}) s
+           -- A deleted destination keeps its queue row (its logs' sequence numbers go on from it).
+           WHERE EXISTS (SELECT 1 FROM destinations d WHERE d.org_id = q.org_id AND d.id = q.destination_id)
+           ${orgId === undefined ? '' : 'AND q.org_id = :orgId'}) s
      LEFT JOIN logs h ON h.org_id = s.org_id AND h.destination_id = s.destination_id AND h.seq = s.head_seq
      ORDER BY s.org_id, s.destination_id`,
     { orgId },

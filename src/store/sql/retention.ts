@@ -65,7 +65,12 @@ export class SqlRetentionStore implements RetentionStore {
           LIMIT :limit${skipLocked})`,
       { idempotencyBefore, limit },
     );
-    return { logs: doomed.length, messages, alerts, idempotencyKeys };
+    const audit = await db.write(
+      `DELETE FROM audit WHERE pk IN
+         (SELECT pk FROM audit WHERE at < :before ORDER BY at LIMIT :limit${skipLocked})`,
+      { before, limit },
+    );
+    return { logs: doomed.length, messages, alerts, idempotencyKeys, audit };
   }
 }
 

@@ -6,7 +6,7 @@ import type { RoleName, StoreRoles } from '../store.ts';
  * compiler checks lists every method of every role. Nothing else can be called across.
  */
 export const REMOTE_METHODS = {
-  catalog: ['syncCatalog', 'loadCatalog', 'getOrCreateSetting'],
+  catalog: ['syncCatalog', 'loadCatalog', 'changeCatalog', 'catalogVersion', 'getOrCreateSetting'],
   intake: ['acceptMessage', 'recordQuery'],
   queues: [
     'claimQueues',
@@ -29,6 +29,8 @@ export const REMOTE_METHODS = {
     'skipHead',
     'listAlerts',
     'listQueues',
+    'recordAudit',
+    'listAudit',
   ],
   oneTimeKeys: ['claimOnce', 'hasClaim'],
   alerts: ['unsentAlerts', 'markAlertSent'],
