@@ -1,3 +1,4 @@
+import type { CatalogAdmin } from './services/catalog-admin.ts';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -47,6 +48,8 @@ export interface AppDeps {
   /** Wakes delivery after new work was stored or a queue changed. */
   wakeDelivery: () => void;
   metrics: Metrics;
+  /** Creates, changes and deletes the catalog (the Platform API's configuration routes). */
+  catalogAdmin: CatalogAdmin;
 }
 
 /** Sent with every answer: JSON APIs are never framed, sniffed, or allowed to load anything. */

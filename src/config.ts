@@ -1,63 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { canonicalDataModel } from './models/data-models.ts';
+import {
+  destinationSchema,
+  NO_CREDENTIALS,
+  organizationSchema,
+  sourceSchema,
+  subscriptionSchema,
+} from './catalog/schemas.ts';
 import { parseSecretKey } from './lib/secret-box.ts';
 
 /**
  * Configuration is read once at start, validated, frozen and passed explicitly.
  * Every default of SPEC section 8 is a setting here.
  */
-const id = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9._~-]+$/, 'may hold only letters, digits and . _ ~ -');
-const environment = z.enum(['production', 'staging', 'development']);
 const ms = z.number().int().min(0);
 
-const sourceSchema = z.strictObject({
-  id,
-  name: z.string().min(1),
-  environment,
-  clientId: z.string().min(1).max(256),
-  clientSecret: z.string().min(16, 'must be at least 16 characters').optional(),
-  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
-  jwksUrl: z.url().optional(),
-  /** A disabled source cannot get tokens, and the tokens it has stop working. */
-  disabled: z.boolean().default(false),
-});
-
-const destinationSchema = z.strictObject({
-  id,
-  name: z.string().min(1),
-  environment,
-  url: z.url({ protocol: /^https?$/ }),
-  fhirBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
-  verificationToken: z.string().min(1).optional(),
-  signingSecret: z.string().min(16, 'must be at least 16 characters').optional(),
-  timeoutMs: ms.min(1).optional(),
-  queryTimeoutMs: ms.min(1).optional(),
-  retryInitialDelayMs: ms.optional(),
-  retryMaxDelayMs: ms.optional(),
-});
-
-const subscriptionSchema = z.strictObject({
-  source: id,
-  dataModel: z.string().min(1),
-  eventTypes: z.array(z.string().min(1)).optional(),
-  destination: id,
-});
-
-const organizationSchema = z
-  .strictObject({
-    id,
-    name: z.string().min(1),
-    alertEmail: z.email().optional(),
-    /** Slack (or any) incoming-webhook URLs that get the same alerts as a JSON POST. */
-    alertWebhooks: z.array(z.url({ protocol: /^https?$/ })).default([]),
-    /** Requests per client IP per rate window for this organization's traffic (below the server's). */
-    rateLimit: z.number().int().min(1).optional(),
+const organizationFileSchema = organizationSchema
+  .extend({
     platformKeys: z.array(z.string().min(16, 'must be at least 16 characters')).default([]),
     sources: z.array(sourceSchema).default([]),
     destinations: z.array(destinationSchema).default([]),
@@ -69,12 +29,6 @@ const organizationSchema = z
     unique(org.sources, 'sources', ctx);
     unique(org.destinations, 'destinations', ctx);
     org.subscriptions.forEach((s, i) => {
-      if (!canonicalDataModel(s.dataModel))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['subscriptions', i, 'dataModel'],
-          message: `unknown data model "${s.dataModel}"`,
-        });
       if (!sources.has(s.source))
         ctx.addIssue({
           code: 'custom',
@@ -90,11 +44,7 @@ const organizationSchema = z
     });
     org.sources.forEach((s, i) => {
       if (!s.clientSecret && !s.jwks && !s.jwksUrl)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['sources', i],
-          message: 'needs clientSecret, jwks or jwksUrl',
-        });
+        ctx.addIssue({ code: 'custom', path: ['sources', i], message: NO_CREDENTIALS });
     });
   });
 
@@ -223,7 +173,9 @@ const configSchema = z
     alerts: alertSchema.default(alertSchema.parse({})),
     retention: retentionSchema.default(retentionSchema.parse({})),
     metrics: metricsSchema.default(metricsSchema.parse({})),
-    organizations: z.array(organizationSchema).default([]),
+    organizations: z.array(organizationFileSchema).default([]),
+    /** Where this configuration was read from; set by `loadConfig`, named in API refusals. */
+    configFile: z.string().optional(),
   })
   .superRefine((config, ctx) => {
     unique(config.organizations, 'organizations', ctx);
@@ -243,7 +195,7 @@ const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
-export type OrganizationConfig = z.infer<typeof organizationSchema>;
+export type OrganizationConfig = z.infer<typeof organizationFileSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type DestinationConfig = z.infer<typeof destinationSchema>;
 export type DeliverySettings = Config['delivery'];
@@ -304,7 +256,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (env.REDIS_URL) server.redisUrl = env.REDIS_URL;
   const alerts = { ...((raw.alerts as Record<string, unknown> | undefined) ?? {}) };
   if (env.SMTP_URL) alerts.smtpUrl = env.SMTP_URL;
-  return parseConfig({ ...raw, server, alerts });
+  const configFile = env.SWITCHBOARD_CONFIG ? resolve(env.SWITCHBOARD_CONFIG) : undefined;
+  return parseConfig({ ...raw, server, alerts, ...(configFile ? { configFile } : {}) });
 }
 
 function toInt(value: string, name: string): number {

@@ -12,6 +12,7 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { id: 531805, status: 413, module: 'DataModels' },
   DESTINATION_ERROR: { id: 531806, status: 200, module: 'Send' },
   UNAUTHORIZED: { id: 531810, status: 401, module: 'Auth' },
+  FORBIDDEN: { id: 531811, status: 403, module: 'Auth' },
   UNKNOWN_DESTINATION: { id: 531820, status: 404, module: 'Routing' },
   NOT_FOUND: { id: 531821, status: 404, module: 'Routing' },
   METHOD_NOT_ALLOWED: { id: 531822, status: 404, module: 'Routing' },

@@ -4,6 +4,9 @@ import { AccessTokens } from './api/auth/access-tokens.ts';
 import { Catalog } from './catalog/catalog.ts';
 import { resealSecrets, sealedCatalog } from './catalog/sealed-catalog.ts';
 import { syncConfiguredCatalog } from './catalog/sync.ts';
+import { CatalogRefresher } from './catalog/catalog-refresher.ts';
+import { CatalogAdmin } from './services/catalog-admin.ts';
+import type { CatalogStore } from './store/roles/catalog-store.ts';
 import { parseSecretKey, SecretBox } from './lib/secret-box.ts';
 import type { Config } from './config.ts';
 import { AlertNotifier } from './alerts/alert-notifier.ts';
@@ -19,6 +22,12 @@ import { Metrics } from './metrics/metrics.ts';
 import { Purger } from './retention/purger.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
+
+/**
+ * How often an instance on a shared store compares the catalog version, in case a NOTIFY was
+ * lost: a change is then seen everywhere within this (plus one load) at worst.
+ */
+const CATALOG_POLL_MS = 500;
 
 export interface Server {
   app: FastifyInstance;
@@ -60,16 +69,19 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   const logger = options.logger ?? createLogger(config.server.logLevel);
   const store = await openStore(config.server);
   let catalog: Catalog;
+  let catalogStore: CatalogStore;
+  let catalogVersion: number;
   let tokenKey: string;
   try {
     await store.migrate();
     const box = secretBox(config.server);
-    const catalogStore = sealedCatalog(store.catalog, box);
+    catalogStore = sealedCatalog(store.catalog, box);
     const sync = async (): Promise<void> => {
       await syncConfiguredCatalog(catalogStore, config);
       await resealSecrets(store.catalog, box, logger);
     };
     await (store.exclusive ? store.exclusive(sync) : sync());
+    catalogVersion = await store.catalog.catalogVersion();
     catalog = new Catalog(await catalogStore.loadCatalog());
     // One process owns the embedded store, so leases left by a crashed predecessor are void.
     if (!store.capabilities.multipleWriters) await store.queues.releaseLeases();
@@ -79,6 +91,23 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     throw error;
   }
   const tokens = new AccessTokens(tokenKey, catalog, clock);
+  // One process on the embedded store sees every change it makes; shared stores also look.
+  const refresher = new CatalogRefresher({
+    store: catalogStore,
+    catalog,
+    logger,
+    pollMs: store.capabilities.multipleWriters ? CATALOG_POLL_MS : 0,
+    subscribe: store.onCatalogChange?.bind(store),
+  });
+  refresher.version = catalogVersion;
+  refresher.start();
+  const catalogAdmin = new CatalogAdmin({
+    store: catalogStore,
+    catalog,
+    refresher,
+    clock,
+    configFile: config.configFile,
+  });
   const outbound = new Outbound({ excerptBytes: config.delivery.responseExcerptBytes });
   const alerts = new AlertNotifier({ outbox: store.alerts, catalog, clock, logger, settings: config.alerts });
   const metrics = new Metrics({
@@ -135,6 +164,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     rateCounter,
     wakeDelivery: () => dispatcher.notify(),
     metrics,
+    catalogAdmin,
   });
   let stopListening: (() => void) | undefined;
   if (config.delivery.enabled && options.delivery !== false) {
@@ -148,6 +178,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   try {
     address = await app.listen({ port: config.server.port, host: config.server.host });
   } catch (error) {
+    refresher.close();
     await dispatcher.stop();
     await alerts.close();
     await purger.close();
@@ -167,6 +198,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     close() {
       closed ??= (async () => {
         await app.close();
+        refresher.close();
         stopListening?.();
         await dispatcher.stop();
         await alerts.close();

@@ -14,7 +14,11 @@ import { alertsRoutes } from './platform/alerts-routes.ts';
 import { bulkRetryRoute } from './platform/bulk-retry-route.ts';
 import { destinationRoutes } from './platform/destination-routes.ts';
 import { logsRoutes } from './platform/logs-routes.ts';
-import { requireOrganization } from './platform/platform-auth.ts';
+import { auditRoutes } from './platform/audit-routes.ts';
+import { catalogRoutes } from './platform/catalog-routes.ts';
+import type { PlatformDeps } from './platform/logs-routes.ts';
+import { organizationRoutes } from './platform/organization-routes.ts';
+import { actorOf, orgOf, requireAdminOrOrganization, requireOrganization } from './platform/platform-auth.ts';
 import { queueRoutes } from './platform/queue-routes.ts';
 import { queryRoute } from './query-route.ts';
 import { verifyDestination } from '../services/verify-destination.ts';
@@ -82,9 +86,30 @@ export function registerRoutes(
   };
   queryRoute(app, queryDeps);
   app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
+  app.register(async (organizations) => {
+    organizations.addHook('preHandler', requireAdminOrOrganization(catalog, config.server.adminKey));
+    organizationRoutes(organizations, { catalog, admin: deps.catalogAdmin });
+  });
   app.register(async (platform) => {
     platform.addHook('preHandler', requireOrganization(catalog, organizationLimit));
-    const platformDeps = { operators: store.operators, catalog, clock, onQueueChanged: deps.wakeDelivery };
+    const platformDeps: PlatformDeps = {
+      operators: store.operators,
+      catalog,
+      clock,
+      onQueueChanged: deps.wakeDelivery,
+      audit: (request, action, resource, resourceId, changes = {}) =>
+        store.operators.recordAudit({
+          orgId: orgOf(request),
+          at: clock.now(),
+          actor: actorOf(request).name,
+          action,
+          resource,
+          resourceId,
+          changes: { ...changes },
+        }),
+    };
+    catalogRoutes(platform, { catalog, admin: deps.catalogAdmin });
+    auditRoutes(platform, platformDeps);
     logsRoutes(platform, platformDeps);
     bulkRetryRoute(platform, platformDeps);
     queueRoutes(platform, platformDeps);

@@ -1,4 +1,11 @@
-import type { CatalogSnapshot, Destination, Organization, Source, Subscription } from '../models/entities.ts';
+import type {
+  CatalogSnapshot,
+  Destination,
+  Organization,
+  PlatformKey,
+  Source,
+  Subscription,
+} from '../models/entities.ts';
 
 const key = (orgId: string, id: string): string => `${orgId}\u0000${id}`;
 
@@ -12,18 +19,20 @@ export class Catalog {
   #sources = new Map<string, Source>();
   #destinations = new Map<string, Destination>();
   #subscriptions = new Map<string, Subscription[]>();
-  #platformKeys = new Map<string, string>();
+  #platformKeys = new Map<string, PlatformKey>();
+  #snapshot!: CatalogSnapshot;
 
   constructor(snapshot: CatalogSnapshot) {
     this.replace(snapshot);
   }
 
   replace(snapshot: CatalogSnapshot): void {
+    this.#snapshot = snapshot;
     this.#organizations = new Map(snapshot.organizations.map((o) => [o.id, o]));
     this.#sources = new Map(snapshot.sources.map((s) => [key(s.orgId, s.id), s]));
     this.#sourcesByClientId = new Map(snapshot.sources.map((s) => [s.clientId, s]));
     this.#destinations = new Map(snapshot.destinations.map((d) => [key(d.orgId, d.id), d]));
-    this.#platformKeys = new Map(snapshot.platformKeys.map((k) => [k.keyDigest, k.orgId]));
+    this.#platformKeys = new Map(snapshot.platformKeys.map((k) => [k.keyDigest, k]));
     const subscriptions = new Map<string, Subscription[]>();
     for (const s of snapshot.subscriptions) {
       const k = key(s.orgId, `${s.sourceId}\u0000${s.dataModel}`);
@@ -62,7 +71,32 @@ export class Catalog {
   }
 
   orgIdForPlatformKey(digest: string): string | undefined {
+    return this.#platformKeys.get(digest)?.orgId;
+  }
+
+  platformKey(digest: string): PlatformKey | undefined {
     return this.#platformKeys.get(digest);
+  }
+
+  /** Listings for the Platform API, in id order (subscriptions in the order they route). */
+  organizations(): Organization[] {
+    return this.#snapshot.organizations;
+  }
+
+  sourcesOf(orgId: string): Source[] {
+    return this.#snapshot.sources.filter((s) => s.orgId === orgId);
+  }
+
+  subscriptionsOf(orgId: string): Subscription[] {
+    return this.#snapshot.subscriptions.filter((s) => s.orgId === orgId);
+  }
+
+  subscription(orgId: string, id: string): Subscription | undefined {
+    return this.#snapshot.subscriptions.find((s) => s.orgId === orgId && s.id === id);
+  }
+
+  platformKeysOf(orgId: string): PlatformKey[] {
+    return this.#snapshot.platformKeys.filter((k) => k.orgId === orgId);
   }
 
   /** Destinations subscribed to this source's data model and event type, in configuration order. */

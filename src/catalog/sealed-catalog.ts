@@ -1,7 +1,7 @@
 import type { Logger } from '../lib/logger.ts';
 import { isSealed, SecretKeyError, type SecretBox } from '../lib/secret-box.ts';
 import type { CatalogSnapshot, Destination } from '../models/entities.ts';
-import type { CatalogInput, CatalogStore } from '../store/roles/catalog-store.ts';
+import type { CatalogChange, CatalogInput, CatalogStore } from '../store/roles/catalog-store.ts';
 
 /** The destination fields that are secrets Switchboard must be able to read back. */
 const SEALED = ['verificationToken', 'signingSecret'] as const;
@@ -30,6 +30,16 @@ export function sealedCatalog(store: CatalogStore, box: SecretBox | undefined): 
   };
   return {
     getOrCreateSetting: (key, candidate) => store.getOrCreateSetting(key, candidate),
+    catalogVersion: () => store.catalogVersion(),
+    changeCatalog: (change: CatalogChange) =>
+      store.changeCatalog({
+        ...change,
+        ops: change.ops.map((op) => {
+          if (!box || op.entity !== 'destination' || op.kind === 'delete') return op;
+          const [sealed] = mapDestinations({ destinations: [op.value] }, (v) => box.seal(v)).destinations;
+          return { ...op, value: sealed ?? op.value };
+        }),
+      }),
     syncCatalog: (input: CatalogInput) =>
       store.syncCatalog(box ? mapDestinations(input, (v) => box.seal(v)) : input),
     loadCatalog: async (): Promise<CatalogSnapshot> => mapDestinations(await store.loadCatalog(), open),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Config } from '../config.ts';
 import { canonicalDataModel } from '../models/data-models.ts';
 import type { Source } from '../models/entities.ts';
@@ -26,7 +27,16 @@ export async function syncConfiguredCatalog(store: CatalogStore, config: Config)
       alertWebhooks: org.alertWebhooks,
       rateLimit: org.rateLimit,
     });
-    for (const key of org.platformKeys) input.platformKeys.push({ orgId: org.id, keyDigest: digestKey(key) });
+    org.platformKeys.forEach((key, i) => {
+      const keyDigest = digestKey(key);
+      input.platformKeys.push({
+        orgId: org.id,
+        id: keyDigest.slice(0, 16),
+        name: `config file key ${i + 1}`,
+        keyDigest,
+        createdAt: null,
+      });
+    });
     for (const s of org.sources) {
       const source: Source = {
         orgId: org.id,
@@ -49,6 +59,7 @@ export async function syncConfiguredCatalog(store: CatalogStore, config: Config)
     for (const s of org.subscriptions)
       input.subscriptions.push({
         orgId: org.id,
+        id: s.id ?? fileSubscriptionId(s.source, s.dataModel, s.destination),
         sourceId: s.source,
         // Unknown names are kept as written: they simply never match a message.
         dataModel: canonicalDataModel(s.dataModel) ?? s.dataModel,
@@ -57,4 +68,10 @@ export async function syncConfiguredCatalog(store: CatalogStore, config: Config)
       });
   }
   await store.syncCatalog(input);
+}
+
+/** A subscription the file declares without an id gets one that stays the same across starts. */
+export function fileSubscriptionId(source: string, dataModel: string, destination: string): string {
+  const canonical = canonicalDataModel(dataModel) ?? dataModel;
+  return `sub_${createHash('sha256').update(`${source}\u0000${canonical}\u0000${destination}`).digest('hex').slice(0, 16)}`;
 }

@@ -4,7 +4,6 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { DeliverySettings } from '../config.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { Destination } from '../models/entities.ts';
 import type { Attempt, AttemptOutcome } from '../models/log.ts';
 import type { ClaimedQueue, DeliveryLog, QueueRef, QueueStore } from '../store/roles/queue-store.ts';
 import type { Outbound } from './outbound.ts';
@@ -215,14 +214,13 @@ export class Dispatcher {
     // Only the lease holder opens or closes the queue's alert, so this stays true while it runs.
     const run: RunState = { alertOpen };
     try {
-      const destination = catalog.destination(queue.orgId, queue.destinationId);
-      if (destination) {
+      if (catalog.destination(queue.orgId, queue.destinationId)) {
         batches: while (!this.#stopping) {
           const logs = await queues.headLogs(queue, settings.batchSize);
           if (logs.length === 0) break;
           for (const log of logs) {
             if (this.#stopping || log.nextAttemptAt > clock.now()) break batches;
-            if ((await this.#deliver(destination, queue, run, log)) === 'stop') return;
+            if ((await this.#deliver(queue, run, log)) === 'stop') return;
           }
         }
       } else {
@@ -241,11 +239,18 @@ export class Dispatcher {
    * next log sent while the record of this one commits, a crash in between would deliver this
    * one again after the next, and the receiver would see its queue go back (SPEC 5.2).
    */
-  async #deliver(destination: Destination, queue: QueueRef, run: RunState, log: DeliveryLog): Promise<Step> {
-    const { queues, clock, settings, outbound } = this.#deps;
+  async #deliver(queue: QueueRef, run: RunState, log: DeliveryLog): Promise<Step> {
+    const { queues, clock, settings, outbound, catalog } = this.#deps;
     let attemptCount = log.attemptCount;
     let attemptId = log.nextAttemptId;
     for (;;) {
+      // Read at each attempt, so a change made through the API (a new URL, secret or timeout)
+      // applies from the next attempt on, never to one in flight.
+      const destination = catalog.destination(queue.orgId, queue.destinationId);
+      if (!destination) {
+        await queues.releaseQueue(this.owner, queue);
+        return 'stop';
+      }
       const startedAt = clock.now();
       const started = performance.now();
       const result = await outbound.send({

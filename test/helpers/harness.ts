@@ -144,7 +144,12 @@ export interface Harness {
   storage: TestStorage;
   token(clientId?: string): Promise<string>;
   send(body: unknown, options?: { token?: string; headers?: Record<string, string> }): Promise<Answer>;
-  platform(method: 'GET' | 'POST', path: string, body?: unknown, key?: string): Promise<Answer>;
+  platform(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    key?: string,
+  ): Promise<Answer>;
   /**
    * Resolves once delivery has looked for work since the call and has nothing due or running,
    * and every alert raised is sent: what has not happened by then will not happen on its own.

@@ -54,7 +54,7 @@ interface Reply {
 }
 
 async function call(
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   path: string,
   init: { auth?: string; body?: string; type?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
@@ -77,7 +77,12 @@ async function call(
   return { status: res.status, headers: res.headers, text, body };
 }
 
-const platform = (org: Org, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Reply> =>
+const platform = (
+  org: Org,
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<Reply> =>
   call(method, path, { auth: KEY[org], body: body === undefined ? undefined : JSON.stringify(body) });
 
 /** Everything of an answer but what differs per request by nature (Date, connection handling). */
@@ -247,7 +252,12 @@ test('seed: each organization has messages, logs, a query log, a FHIR log and a 
 });
 
 /** Each Platform API route that names a log or a destination. */
-const PLATFORM_ROUTES: [string, 'GET' | 'POST', (id: { log: string; dest: string }) => string, unknown?][] = [
+const PLATFORM_ROUTES: [
+  string,
+  'GET' | 'POST' | 'PATCH' | 'DELETE',
+  (id: { log: string; dest: string }) => string,
+  unknown?,
+][] = [
   ['GET log', 'GET', ({ log }) => `/platform/v1/logs/${log}`],
   ['POST retry', 'POST', ({ log }) => `/platform/v1/logs/${log}/retry`],
   ['GET queue', 'GET', ({ dest }) => `/platform/v1/destinations/${dest}/queue`],
@@ -255,6 +265,14 @@ const PLATFORM_ROUTES: [string, 'GET' | 'POST', (id: { log: string; dest: string
   ['POST resume', 'POST', ({ dest }) => `/platform/v1/destinations/${dest}/queue/resume`],
   ['POST skip', 'POST', ({ dest }) => `/platform/v1/destinations/${dest}/queue/skip`, { reason: 'x' }],
   ['POST verify', 'POST', ({ dest }) => `/platform/v1/destinations/${dest}/verify`],
+  ['GET destination', 'GET', ({ dest }) => `/platform/v1/destinations/${dest}`],
+  [
+    'PATCH destination',
+    'PATCH',
+    ({ dest }) => `/platform/v1/destinations/${dest}`,
+    { url: 'http://127.0.0.1:9/x' },
+  ],
+  ['DELETE destination', 'DELETE', ({ dest }) => `/platform/v1/destinations/${dest}?force=true`],
 ];
 
 test("platform API: every route answers the other organization's log or destination exactly like one that never existed", async () => {

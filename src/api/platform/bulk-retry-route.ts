@@ -52,6 +52,7 @@ export function bulkRetryRoute(app: FastifyInstance, deps: PlatformDeps): void {
           count += page.value.length;
           deps.onQueueChanged();
         }
+        await deps.audit(request, 'bulk-retry', 'logs', 'search', { filter: query, count });
         yield `],"count":${count}}`;
       } catch (error) {
         const { code, message } = toApiError(error as Error, request.url);

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../../catalog/catalog.ts';
 import { ApiError } from '../../errors.ts';
@@ -77,6 +77,14 @@ export interface PlatformDeps {
   catalog: Catalog;
   clock: Clock;
   onQueueChanged: () => void;
+  /** Adds an operator action to the audit trail, as the request's key. */
+  audit: (
+    request: FastifyRequest,
+    action: string,
+    resource: string,
+    id: string,
+    changes?: object,
+  ) => Promise<void>;
 }
 
 export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
@@ -128,6 +136,7 @@ export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     );
     if (!log) throw new ApiError('NOT_FOUND', 'Log not found, or it has no destination to retry');
     deps.onQueueChanged();
+    await deps.audit(request, 'retry', 'log', request.params.id, { newLogId: log.id });
     return { log: presentLog(log, catalog) };
   });
 }

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Catalog } from '../../catalog/catalog.ts';
 import { ApiError } from '../../errors.ts';
@@ -7,18 +8,49 @@ import type { AfterAuth } from '../auth/bearer.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     orgId?: string;
+    /** Who acts, for the audit trail: the platform key's name, or `admin`. */
+    actor?: string;
   }
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return header?.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : undefined;
+}
+
+/** Whether `key` is the server's admin key, compared by digest in constant time. */
+export function isAdminKey(key: string | undefined, adminKey: string | undefined): boolean {
+  if (!key || !adminKey) return false;
+  return timingSafeEqual(Buffer.from(digestKey(key)), Buffer.from(digestKey(adminKey)));
 }
 
 /** Platform API: `Authorization: Bearer <platform key>` scopes every request to one organization. */
 export function requireOrganization(catalog: Catalog, afterAuth?: AfterAuth) {
   return async (request: FastifyRequest): Promise<void> => {
-    const header = request.headers.authorization;
-    const key = header?.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : undefined;
-    const orgId = key ? catalog.orgIdForPlatformKey(digestKey(key)) : undefined;
-    if (!orgId) throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key');
-    request.orgId = orgId;
-    await afterAuth?.(request, orgId);
+    const key = bearer(request);
+    const found = key ? catalog.platformKey(digestKey(key)) : undefined;
+    if (!found) throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key');
+    request.orgId = found.orgId;
+    request.actor = found.name;
+    await afterAuth?.(request, found.orgId);
+  };
+}
+
+/**
+ * Organizations: the admin key manages them all; a platform key reads and edits only its own
+ * organization (its profile), and creates or deletes none.
+ */
+export function requireAdminOrOrganization(catalog: Catalog, adminKey: string | undefined) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const key = bearer(request);
+    if (isAdminKey(key, adminKey)) {
+      request.actor = 'admin';
+      return;
+    }
+    const found = key ? catalog.platformKey(digestKey(key)) : undefined;
+    if (!found) throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key or admin key');
+    request.orgId = found.orgId;
+    request.actor = found.name;
   };
 }
 
@@ -26,4 +58,8 @@ export function requireOrganization(catalog: Catalog, afterAuth?: AfterAuth) {
 export function orgOf(request: FastifyRequest): string {
   if (request.orgId === undefined) throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key');
   return request.orgId;
+}
+
+export function actorOf(request: FastifyRequest): { name: string } {
+  return { name: request.actor ?? 'platform-api' };
 }

@@ -26,7 +26,7 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
 
   const operator = (request: QueueRequest): PauseInfo => {
     const body = parseQuery(operatorBody, request.body);
-    return { by: body?.by ?? 'platform-api', reason: body?.reason ?? null, at: clock.now() };
+    return { by: body?.by ?? request.actor ?? 'platform-api', reason: body?.reason ?? null, at: clock.now() };
   };
 
   const tags = ['queues'];
@@ -49,8 +49,10 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     '/platform/v1/destinations/:id/queue/pause',
     doc('Pause a queue', true),
     async (request: QueueRequest) => {
-      if (!(await operators.setQueuePaused(orgOf(request), request.params.id, operator(request))))
+      const pause = operator(request);
+      if (!(await operators.setQueuePaused(orgOf(request), request.params.id, pause)))
         throw new ApiError('NOT_FOUND', 'Destination not found');
+      await deps.audit(request, 'pause', 'queue', request.params.id, { by: pause.by, reason: pause.reason });
       return view(request);
     },
   );
@@ -62,6 +64,7 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
       if (!(await operators.setQueuePaused(orgOf(request), request.params.id, null)))
         throw new ApiError('NOT_FOUND', 'Destination not found');
       deps.onQueueChanged();
+      await deps.audit(request, 'resume', 'queue', request.params.id);
       return view(request);
     },
   );
@@ -70,13 +73,19 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     '/platform/v1/destinations/:id/queue/skip',
     doc('Fail the head log of a paused queue', true),
     async (request: QueueRequest) => {
-      const result = await operators.skipHead(orgOf(request), request.params.id, operator(request));
+      const pause = operator(request);
+      const result = await operators.skipHead(orgOf(request), request.params.id, pause);
       if ('error' in result) {
         if (result.error === 'not_found') throw new ApiError('NOT_FOUND', 'Destination not found');
         if (result.error === 'not_paused')
           throw new ApiError('CONFLICT', 'Pause the queue before skipping its head log');
         throw new ApiError('CONFLICT', 'The queue is empty; there is no head log to skip');
       }
+      await deps.audit(request, 'skip', 'queue', request.params.id, {
+        logId: result.skipped.id,
+        by: pause.by,
+        reason: pause.reason,
+      });
       return { skipped: presentLog(result.skipped, catalog), queue: await view(request) };
     },
   );

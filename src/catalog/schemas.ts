@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { canonicalDataModel } from '../models/data-models.ts';
+
+/**
+ * One schema per catalog resource, shared by the config file's loader (`config.ts`) and the
+ * Platform API (`api/platform/catalog-routes.ts`), so a field means the same in both and a bad
+ * one is named the same way.
+ */
+export const resourceId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._~-]+$/, 'may hold only letters, digits and . _ ~ -');
+export const environment = z.enum(['production', 'staging', 'development']);
+const ms = z.number().int().min(0);
+const secret = z.string().min(16, 'must be at least 16 characters');
+
+export const sourceSchema = z.strictObject({
+  id: resourceId,
+  name: z.string().min(1),
+  environment,
+  clientId: z.string().min(1).max(256),
+  clientSecret: secret.optional(),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+  jwksUrl: z.url().optional(),
+  /** A disabled source cannot get tokens, and the tokens it has stop working. */
+  disabled: z.boolean().default(false),
+});
+
+export const destinationSchema = z.strictObject({
+  id: resourceId,
+  name: z.string().min(1),
+  environment,
+  url: z.url({ protocol: /^https?$/ }),
+  fhirBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  verificationToken: z.string().min(1).optional(),
+  signingSecret: secret.optional(),
+  timeoutMs: ms.min(1).optional(),
+  queryTimeoutMs: ms.min(1).optional(),
+  retryInitialDelayMs: ms.optional(),
+  retryMaxDelayMs: ms.optional(),
+});
+
+export const subscriptionSchema = z.strictObject({
+  /** Given or derived (config file: from its source, data model and destination). */
+  id: resourceId.optional(),
+  source: resourceId,
+  dataModel: z.string().refine((name) => canonicalDataModel(name) !== undefined, {
+    error: (issue) => `unknown data model "${String(issue.input)}"`,
+  }),
+  eventTypes: z.array(z.string().min(1)).optional(),
+  destination: resourceId,
+});
+
+/** An organization's own fields (the config file adds its keys, sources, ... beside them). */
+export const organizationSchema = z.strictObject({
+  id: resourceId,
+  name: z.string().min(1),
+  alertEmail: z.email().optional(),
+  /** Slack (or any) incoming-webhook URLs that get the same alerts as a JSON POST. */
+  alertWebhooks: z.array(z.url({ protocol: /^https?$/ })).default([]),
+  /** Requests per client IP per rate window for this organization's traffic (below the server's). */
+  rateLimit: z.number().int().min(1).optional(),
+});
+
+export const platformKeySchema = z.strictObject({ name: z.string().min(1).max(200) });
+
+/** Shown for a source that authenticates with no secret and no keys. */
+export const NO_CREDENTIALS = 'needs clientSecret, jwks or jwksUrl';
+
+export type SourceInput = z.infer<typeof sourceSchema>;
+export type DestinationInput = z.infer<typeof destinationSchema>;
+export type SubscriptionInput = z.infer<typeof subscriptionSchema>;
+export type OrganizationInput = z.infer<typeof organizationSchema>;
