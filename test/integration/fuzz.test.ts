@@ -512,7 +512,7 @@ interface Built {
 
 interface RouteDef {
   name: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH';
   /** The credential a valid request carries. */
   usual: string;
   /** A valid request, or (`hostile`) one with odd IDs, parameters or body. */
@@ -526,6 +526,71 @@ const ASSERTIONS = [
   'a.b.c', '', `${b64('{"alg":"none"}')}.${b64('{"iss":"ehr-client"}')}.`, 'x'.repeat(50_000),
   `${b64('{"alg":"RS256","kid":"x"}')}.${b64('{"iss":"ehr-client","sub":"ehr-client","exp":9999999999,"jti":"x"}')}.AAAA`,
   `${b64('{"alg":"HS256"}')}.${b64('{"iss":"ehr-client","sub":"ehr-client","aud":"x","exp":9999999999,"jti":"y"}')}.AAAA`,
+];
+
+/**
+ * The catalog's resources (SPEC 6). Valid bodies name what already exists (an id, a route),
+ * so they answer 409 and the catalog the rest of the run relies on stays as it is; platform
+ * keys may be added (201), which changes nothing else.
+ */
+const CATALOG_BODIES: Record<string, Record<string, unknown>> = {
+  sources: { id: 'ehr', name: 'Again', environment: 'production', clientId: 'ehr-client' },
+  destinations: { id: 'app', name: 'Again', environment: 'production', url: 'http://127.0.0.1:9/x' },
+  subscriptions: { source: 'ehr', dataModel: 'PatientAdmin', destination: 'app' },
+  'platform-keys': { name: 'fuzz' },
+  organizations: { id: 'acme', name: 'Again' },
+};
+
+function catalogBody(
+  rng: Rng,
+  valid: Record<string, unknown>,
+  hostile: boolean,
+): { body: string; how: string } {
+  if (!hostile) return { body: json(valid), how: 'valid' };
+  const how = rng.pick(['field', 'extra', 'proto', 'random', 'syntax', 'array']);
+  const fields = Object.keys(valid);
+  const body = {
+    field: () => json({ ...valid, [rng.pick(fields)]: rng.pick(WRONG_VALUES) }),
+    extra: () => json({ ...valid, [rng.pick(['bogus', 'secretHash', 'origin', 'orgId'])]: 'x' }),
+    proto: () => `{${rng.pick(POLLUTERS)},${json(valid).slice(1)}`,
+    random: () => json(randomJson(rng)),
+    syntax: () => json(valid).slice(0, -3),
+    array: () => json([valid]),
+  }[how]!();
+  return { body, how };
+}
+
+const CATALOG_ROUTES: RouteDef[] = [
+  ...Object.entries(CATALOG_BODIES).map(([kind, valid]): RouteDef => ({
+    name: `POST /platform/v1/${kind}`,
+    method: 'POST',
+    usual: 'platform',
+    build(rng, _org, hostile) {
+      const { body, how } = catalogBody(rng, valid, hostile);
+      return {
+        path: `/platform/v1/${kind}`,
+        body: Buffer.from(body),
+        type: 'application/json',
+        strategy: `create ${kind} ${how}: ${body.slice(0, 60)}`,
+      };
+    },
+  })),
+  ...(['sources', 'destinations'] as const).map((kind): RouteDef => ({
+    name: `PATCH /platform/v1/${kind}/{id}`,
+    method: 'PATCH',
+    usual: 'platform',
+    build(rng, _org, hostile) {
+      // The harness's are the config file's: a valid change is refused (409), never applied.
+      const id = hostile && rng.chance(0.3) ? rng.pick(ODD_IDS) : rng.pick(['ehr', 'app', 'private', 'nope']);
+      const { body, how } = catalogBody(rng, { name: 'Renamed' }, hostile);
+      return {
+        path: `/platform/v1/${kind}/${id}`,
+        body: Buffer.from(body),
+        type: 'application/json',
+        strategy: `patch ${kind}/${id.slice(0, 30)} ${how}: ${body.slice(0, 50)}`,
+      };
+    },
+  })),
 ];
 
 const ROUTES: RouteDef[] = [
@@ -853,6 +918,7 @@ const ROUTES: RouteDef[] = [
       };
     },
   },
+  ...CATALOG_ROUTES,
   ...(['/healthz', '/readyz'] as const).map((path): RouteDef => ({
     name: `GET ${path}`,
     method: 'GET',
@@ -1269,7 +1335,7 @@ const STATUSES: Record<Family, number[]> = {
   oauth: [200, 400, 401, 404, 413],
   dm: [200, 400, 401, 404, 409, 413],
   fhir: [200, 400, 401, 404, 413],
-  platform: [200, 400, 401, 404, 409, 413],
+  platform: [200, 201, 400, 401, 403, 404, 409, 413],
 };
 
 /** The API a path belongs to, as the server decides the shape of its error answers. */
@@ -1350,7 +1416,9 @@ function check(sent: Sent, answer: Answer, requestText: string): string[] {
   if (!isObject(body)) return [...problems, 'the body is not a JSON object'];
   return [
     ...problems,
-    ...(status === 200 ? successShape(sent, body) : errorShape(sent, status, body, headers)),
+    ...(status === 200 || status === 201
+      ? successShape(sent, body)
+      : errorShape(sent, status, body, headers)),
   ];
 }
 

@@ -123,3 +123,75 @@ test('connections cut by the database: requests recover, and LISTEN reconnects s
   // The worker's poll never fires: only a re-established LISTEN connection can wake it.
   await waitFor(() => logIdsReceived().includes(logId), 5_000, 'delivery after the cut');
 });
+
+test('a destination and a source made through one instance are used by the other within a second', async () => {
+  const created = await api.platform('POST', '/platform/v1/destinations', {
+    id: 'live',
+    name: 'Live',
+    environment: 'production',
+    url: receiver.url,
+  });
+  assert.equal(created.status, 201);
+  const subscribed = await api.platform('POST', '/platform/v1/subscriptions', {
+    source: 'ehr',
+    dataModel: 'PatientAdmin',
+    destination: 'live',
+  });
+  assert.equal(subscribed.status, 201);
+  const started = Date.now();
+  const answer = await api.send(patientAdmin(40));
+  const log = (answer.body.Meta.Logs as { ID: string }[]).at(-1)!.ID;
+  // Only the worker delivers: it must know the new destination to send to it.
+  await waitFor(() => logIdsReceived().includes(log), 1_500, 'delivery to the new destination');
+  assert.ok(Date.now() - started < 1_500);
+
+  const source = await worker.platform('POST', '/platform/v1/sources', {
+    id: 'live-src',
+    name: 'Live source',
+    environment: 'production',
+    clientId: 'live-client',
+    clientSecret: 'live-secret-0123456789',
+  });
+  assert.equal(source.status, 201);
+  const madeAt = Date.now();
+  await waitFor(
+    async () =>
+      (
+        await fetch(`${api.url}/v2/auth/token`, {
+          method: 'POST',
+          body: new URLSearchParams({
+            grant_type: 'client_credentials',
+            client_id: 'live-client',
+            client_secret: 'live-secret-0123456789',
+          }),
+        })
+      ).status === 200,
+    1_000,
+    'a token from the other instance',
+  );
+  assert.ok(Date.now() - madeAt < 1_000);
+});
+
+test('a catalog change nobody announced (no NOTIFY) is found by the version poll', async () => {
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    await client.query(
+      "UPDATE destinations SET name = 'Renamed quietly' WHERE org_id = 'acme' AND id = 'live'",
+    );
+    await client.query(
+      "UPDATE settings SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'catalog_version'",
+    );
+  } finally {
+    await client.end();
+  }
+  const changedAt = Date.now();
+  for (const instance of [api, worker])
+    await waitFor(
+      async () =>
+        (await instance.platform('GET', '/platform/v1/destinations/live')).body.name === 'Renamed quietly',
+      1_500,
+      'the poll',
+    );
+  assert.ok(Date.now() - changedAt < 1_500);
+});
