@@ -43,6 +43,8 @@ export interface HarnessOptions {
   retention?: Partial<Config['retention']>;
   metrics?: Partial<Config['metrics']>;
   server?: Partial<Config['server']>;
+  /** The config file's path, as `loadConfig` would record it. */
+  configFile?: string;
   /** Where the data lives (see storage.ts); by default a fresh one, removed at close. */
   storage?: TestStorage;
 }
@@ -76,6 +78,7 @@ export function harnessConfigFile(
     alerts: { timeoutMs: 2_000, ...options.alerts },
     ...(options.retention ? { retention: options.retention } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.configFile ? { configFile: options.configFile } : {}),
     organizations: [
       {
         id: 'acme',

@@ -21,6 +21,7 @@ let second: Receiver;
 const options = (): HarnessOptions => ({
   destinations: [{ id: 'app', url: first.url }],
   server: { adminKey: ADMIN_KEY },
+  configFile: '/etc/switchboard/config.json',
   storage,
 });
 
@@ -222,7 +223,7 @@ test('deleting a destination with pending logs: 409, then ?force=true fails them
 test("the config file's entities are refused through the API, naming the file", async () => {
   const source = await h.platform('PATCH', '/platform/v1/sources/ehr', { name: 'Changed' });
   assert.equal(source.status, 409);
-  assert.match(source.body.error.message, /config file/);
+  assert.match(source.body.error.message, /config file \(\/etc\/switchboard\/config\.json\)/);
   assert.equal((await h.platform('DELETE', '/platform/v1/destinations/app')).status, 409);
   const keys = await h.platform('GET', '/platform/v1/platform-keys');
   const fileKey = keys.body['platform-keys'].find((k: { managedBy: string }) => k.managedBy === 'file');

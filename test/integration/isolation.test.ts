@@ -11,6 +11,8 @@ import {
   type Harness,
 } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
+import { fileSubscriptionId } from '../../src/catalog/sync.ts';
+import { digestKey } from '../../src/lib/secrets.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -289,6 +291,71 @@ test("platform API: every route answers the other organization's log or destinat
         }
       }
     });
+  }
+});
+
+test("platform API: the other organization's subscription, platform key and organization answer like ones that never existed", async () => {
+  const subscriptionOf = (org: Org): string => fileSubscriptionId('ehr', 'PatientAdmin', APP[org]);
+  const keyOf = (org: Org): string => digestKey(KEY[org]).slice(0, 16);
+  const sameLength = (id: string): string => `${id.slice(0, 4)}${'z'.repeat(id.length - 4)}`;
+  for (const caller of ['A', 'B'] as const) {
+    const victim = other(caller);
+    await unchanged(victim, async () => {
+      const pairs: [string, 'GET' | 'PATCH' | 'DELETE' | 'POST', string, string, unknown?][] = [];
+      for (const method of ['GET', 'PATCH', 'DELETE'] as const) {
+        const sub = subscriptionOf(victim);
+        pairs.push([
+          `${method} subscription`,
+          method,
+          `/platform/v1/subscriptions/${sub}`,
+          `/platform/v1/subscriptions/${sameLength(sub)}`,
+          method === 'PATCH' ? { eventTypes: ['X'] } : undefined,
+        ]);
+      }
+      const key = keyOf(victim);
+      pairs.push([
+        'DELETE platform key',
+        'DELETE',
+        `/platform/v1/platform-keys/${key}`,
+        `/platform/v1/platform-keys/${sameLength(key)}`,
+      ]);
+      for (const method of ['GET', 'PATCH'] as const)
+        pairs.push([
+          `${method} organization`,
+          method,
+          `/platform/v1/organizations/${ORG_ID[victim]}`,
+          `/platform/v1/organizations/${sameLength(ORG_ID[victim])}`,
+          method === 'PATCH' ? { name: 'Taken over' } : undefined,
+        ]);
+      for (const [name, method, crossPath, neverPath, body] of pairs) {
+        const cross = await platform(caller, method, crossPath, body);
+        const never = await platform(caller, method, neverPath, body);
+        assertSame(cross, never, `${caller} ${name} of ${victim}`, 404);
+      }
+      // Naming the other's destination in a new subscription: refused like an unknown one.
+      const subscribe = (destination: string) =>
+        platform(caller, 'POST', '/platform/v1/subscriptions', {
+          source: 'ehr',
+          dataModel: 'Results',
+          destination,
+        });
+      assertSame(
+        await subscribe(APP[victim]),
+        await subscribe(NEVER_APP),
+        `${caller} subscribes to ${victim}'s destination`,
+        400,
+      );
+    });
+    const listed = await platform(caller, 'GET', '/platform/v1/organizations');
+    assert.deepEqual(
+      listed.body.organizations.map((o: { id: string }) => o.id),
+      [ORG_ID[caller]],
+    );
+    for (const list of ['sources', 'destinations', 'subscriptions', 'platform-keys', 'audit']) {
+      const res = await platform(caller, 'GET', `/platform/v1/${list}`);
+      assert.equal(res.status, 200, list);
+      assertNothingOf(res.text, victim, `${caller} lists ${list}`);
+    }
   }
 });
 

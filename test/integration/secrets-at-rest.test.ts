@@ -79,6 +79,41 @@ test('sealed with the key; sent right; sealed anew after a rotation; refused wit
   await assert.rejects(startHarness(options({})), { name: 'SecretKeyError' });
 });
 
+test('a destination created or changed through the Platform API is sealed too, and read back opened', async () => {
+  const other = await createStorage('secrets-api');
+  const h = await startHarness({
+    destinations: [],
+    storage: other,
+    server: { secretKey: keys[0]!.toString('base64') },
+  });
+  try {
+    const created = await h.platform('POST', '/platform/v1/destinations', {
+      id: 'api-app',
+      name: 'API app',
+      environment: 'production',
+      url: receiver.url,
+      signingSecret: SIGNING,
+      verificationToken: TOKEN,
+    });
+    assert.equal(created.status, 201);
+    const patched = await h.platform('PATCH', '/platform/v1/destinations/api-app', {
+      verificationToken: `${TOKEN}-2`,
+    });
+    assert.equal(patched.status, 200);
+    const [row] = await other.rows<{ verification_token: string; signing_secret: string }>(
+      "SELECT verification_token, signing_secret FROM destinations WHERE id = 'api-app'",
+    );
+    for (const value of [row!.verification_token, row!.signing_secret])
+      assert.ok(value.startsWith(`enc:v1:${keyId(keys[0]!)}:`), value);
+    const verified = await h.platform('POST', '/platform/v1/destinations/api-app/verify');
+    assert.equal(receiver.received.at(-1)?.headers['verification-token'], `${TOKEN}-2`, 'opened to be sent');
+    assert.equal(verified.status, 200);
+  } finally {
+    await h.close();
+    await other.remove();
+  }
+});
+
 test('without a key, start-up warns that the secrets are stored in clear', async () => {
   const plain = await createStorage('secrets-plain');
   const lines: string[] = [];

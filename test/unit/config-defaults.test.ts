@@ -47,6 +47,7 @@ test('a file that sets a few keys of a section keeps the defaults of the rest', 
     assertSpecDefaults(config);
     assert.equal(config.server.host, '127.0.0.1');
     assert.equal(config.delivery.concurrency, 8);
+    assert.equal(config.configFile, file, 'recorded, so API refusals can name it');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

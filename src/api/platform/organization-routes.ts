@@ -33,7 +33,7 @@ export function organizationRoutes(
   const visible = (request: IdRequest) => {
     const org = catalog.organization(request.params.id);
     if (!org || (!isAdmin(request) && request.orgId !== org.id))
-      throw new ApiError('NOT_FOUND', `Organization "${request.params.id}" not found`);
+      throw new ApiError('NOT_FOUND', 'Organization not found');
     return org;
   };
 
