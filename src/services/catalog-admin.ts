@@ -27,6 +27,7 @@ import {
   subscriptionInput,
   subscriptionOf,
 } from './catalog-resources.ts';
+import { refusal } from './catalog-refusals.ts';
 
 export interface CatalogAdminDeps {
   /** The sealing view of the store. */
@@ -363,43 +364,8 @@ export class CatalogAdmin {
       ops,
       audit: { orgId, at: clock.now(), actor: actor.name, action, resource, resourceId, changes },
     });
-    if (!result.ok) throw this.#refusal(result, resource, resourceId);
+    if (!result.ok) throw refusal(result, LABEL[resource], resourceId, this.#deps.configFile);
     await refresher.seen(result.version);
     return result;
-  }
-
-  #refusal(result: Extract<CatalogChangeResult, { ok: false }>, resource: Resource, id: string): ApiError {
-    const what = `${LABEL[resource]} "${id}"`;
-    switch (result.reason) {
-      case 'exists':
-        return new ApiError('CONFLICT', `${what} already exists`);
-      case 'missing':
-        return new ApiError('NOT_FOUND', `${LABEL[resource]} not found`);
-      case 'file': {
-        const file = this.#deps.configFile ? ` (${this.#deps.configFile})` : '';
-        return new ApiError('CONFLICT', `${what} is declared in the config file${file}; change it there`);
-      }
-      case 'pending':
-        return new ApiError(
-          'CONFLICT',
-          `${what} still has ${result.detail ?? 'some'} pending logs; delete with ?force=true to fail them`,
-        );
-      case 'client_id_taken':
-        return new ApiError('CONFLICT', 'That clientId is already used by another source');
-      case 'not_empty':
-        return new ApiError('CONFLICT', `${what} still has sources or destinations; delete them first`);
-      case 'unknown_source':
-        return new ApiError('INVALID_FIELD', 'Invalid parameter source: no such source in this organization');
-      case 'unknown_destination':
-        return new ApiError(
-          'INVALID_FIELD',
-          'Invalid parameter destination: no such destination in this organization',
-        );
-      case 'duplicate_subscription':
-        return new ApiError(
-          'CONFLICT',
-          `Subscription "${result.detail ?? '?'}" already routes this source, data model and destination`,
-        );
-    }
   }
 }

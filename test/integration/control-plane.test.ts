@@ -9,6 +9,7 @@ import {
   type HarnessOptions,
 } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
+import { SlowReceiver } from '../helpers/slow-receiver.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ADMIN_KEY = 'admin-key-0123456789abcdef';
@@ -189,6 +190,48 @@ test('a source, destination and subscription made through the API route messages
   assert.deepEqual(filtered.body.Meta.Destinations, []);
   assert.equal((await h.platform('DELETE', `/platform/v1/subscriptions/${id}`)).status, 200);
   assert.equal((await h.platform('GET', `/platform/v1/subscriptions/${id}`)).status, 404);
+});
+
+test('a URL changed during an attempt: the attempt in flight finishes where it went, the next goes to the new URL; a paused queue stays paused', async () => {
+  const slow = await SlowReceiver.start(() => 400);
+  try {
+    await h.platform('POST', '/platform/v1/destinations', {
+      id: 'slow',
+      name: 'Slow',
+      environment: 'production',
+      url: slow.url,
+    });
+    await h.platform('POST', '/platform/v1/subscriptions', {
+      id: 'to-slow',
+      source: 'ehr',
+      dataModel: 'PatientAdmin',
+      destination: 'slow',
+      eventTypes: ['Arrival'],
+    });
+    const arrival = (n: number) => ({
+      ...patientAdmin(n),
+      Meta: { ...(patientAdmin(n).Meta as object), EventType: 'Arrival' },
+    });
+    const firstLog = (await h.send(arrival(20))).body.Meta.Logs.at(-1).ID as string;
+    await waitFor(() => slow.inFlight === 1, 5_000, 'an attempt in flight');
+    const patched = await h.platform('PATCH', '/platform/v1/destinations/slow', { url: second.url });
+    assert.equal(patched.status, 200);
+    const secondBefore = second.received.length;
+    const nextLog = (await h.send(arrival(21))).body.Meta.Logs.at(-1).ID as string;
+    await waitFor(() => second.logIds().includes(nextLog), 5_000, 'the next log at the new URL');
+    assert.equal(second.received.length, secondBefore + 1, 'the log in flight was not sent again');
+    const detail = await h.platform('GET', `/platform/v1/logs/${firstLog}`);
+    assert.equal(detail.body.status, 'succeeded');
+    assert.equal(detail.body.attempts.length, 1);
+    assert.equal(detail.body.attempts[0].requestUrl, slow.url);
+
+    await h.platform('POST', '/platform/v1/destinations/slow/queue/pause', { reason: 'maintenance' });
+    await h.platform('PATCH', '/platform/v1/destinations/slow', { name: 'Slow, renamed' });
+    assert.equal((await h.platform('GET', '/platform/v1/destinations/slow/queue')).body.state, 'paused');
+    await h.platform('POST', '/platform/v1/destinations/slow/queue/resume');
+  } finally {
+    await slow.close();
+  }
 });
 
 test('deleting a destination with pending logs: 409, then ?force=true fails them with who and why', async () => {
