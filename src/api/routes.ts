@@ -87,7 +87,10 @@ export function registerRoutes(
   queryRoute(app, queryDeps);
   app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
   app.register(async (organizations) => {
-    organizations.addHook('preHandler', requireAdminOrOrganization(catalog, config.server.adminKey));
+    organizations.addHook(
+      'preHandler',
+      requireAdminOrOrganization(catalog, config.server.adminKey, organizationLimit),
+    );
     organizationRoutes(organizations, { catalog, admin: deps.catalogAdmin });
   });
   app.register(async (platform) => {

@@ -46,3 +46,14 @@ export const fhirReadParams = fhirParams.extend({ id: z.string().describe('A FHI
 export const FORM = 'application/x-www-form-urlencoded';
 export const sourceToken = [{ sourceToken: [] }];
 export const platformKey = [{ platformKey: [] }];
+
+/** A page of a newest-first list: an opaque cursor from the previous page, and up to 500 items. */
+export const pageQuery = z.strictObject({
+  cursor: z.string().max(64).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/)
+    .transform(Number)
+    .pipe(z.number().min(1).max(500))
+    .optional(),
+});

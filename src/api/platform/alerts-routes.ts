@@ -1,20 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import type { Alert } from '../../models/alert.ts';
 import type { PlatformDeps } from './logs-routes.ts';
 import { orgOf } from './platform-auth.ts';
 import { parseQuery } from './query.ts';
-import { platformKey } from '../schemas.ts';
+import { pageQuery, platformKey } from '../schemas.ts';
 
-const listQuery = z.strictObject({
-  cursor: z.string().max(64).optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/)
-    .transform(Number)
-    .pipe(z.number().min(1).max(500))
-    .optional(),
-});
+const listQuery = pageQuery;
 
 /** `GET /platform/v1/alerts`: the alerts raised for this organization, newest first (SPEC 6). */
 export function alertsRoutes(app: FastifyInstance, deps: PlatformDeps): void {

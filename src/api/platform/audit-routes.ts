@@ -1,20 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import type { StoredAuditEntry } from '../../models/audit.ts';
 import type { OperatorStore } from '../../store/roles/operator-store.ts';
-import { platformKey } from '../schemas.ts';
+import { pageQuery, platformKey } from '../schemas.ts';
 import { orgOf } from './platform-auth.ts';
 import { parseQuery } from './query.ts';
 
-const listQuery = z.strictObject({
-  cursor: z.string().max(64).optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/)
-    .transform(Number)
-    .pipe(z.number().min(1).max(500))
-    .optional(),
-});
+const listQuery = pageQuery;
 
 /** `GET /platform/v1/audit`: every operator action of this organization, newest first (SPEC 6). */
 export function auditRoutes(app: FastifyInstance, deps: { operators: OperatorStore }): void {

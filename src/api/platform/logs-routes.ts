@@ -9,7 +9,7 @@ import type { OperatorStore } from '../../store/roles/operator-store.ts';
 import { orgOf } from './platform-auth.ts';
 import { presentLog, presentLogDetail } from './present.ts';
 import { parseQuery } from './query.ts';
-import { idParams, platformKey } from '../schemas.ts';
+import { idParams, pageQuery, platformKey } from '../schemas.ts';
 import { newId } from '../../lib/ids.ts';
 
 const time = z.union([
@@ -39,13 +39,7 @@ export const searchQuery = z.strictObject({
     .optional(),
   q: z.string().min(1).max(1024).optional(),
   match: z.enum(['prefix', 'exact', 'substring']).optional(),
-  cursor: z.string().max(64).optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/)
-    .transform(Number)
-    .pipe(z.number().min(1).max(500))
-    .optional(),
+  ...pageQuery.shape,
 });
 
 /** The store's filter from a search's parameters, checked and with the data model's canonical name. */

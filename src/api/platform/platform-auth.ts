@@ -40,7 +40,11 @@ export function requireOrganization(catalog: Catalog, afterAuth?: AfterAuth) {
  * Organizations: the admin key manages them all; a platform key reads and edits only its own
  * organization (its profile), and creates or deletes none.
  */
-export function requireAdminOrOrganization(catalog: Catalog, adminKey: string | undefined) {
+export function requireAdminOrOrganization(
+  catalog: Catalog,
+  adminKey: string | undefined,
+  afterAuth?: AfterAuth,
+) {
   return async (request: FastifyRequest): Promise<void> => {
     const key = bearer(request);
     if (isAdminKey(key, adminKey)) {
@@ -51,6 +55,7 @@ export function requireAdminOrOrganization(catalog: Catalog, adminKey: string | 
     if (!found) throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key or admin key');
     request.orgId = found.orgId;
     request.actor = found.name;
+    await afterAuth?.(request, found.orgId);
   };
 }
 
