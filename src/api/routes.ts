@@ -22,6 +22,8 @@ import { actorOf, orgOf, requireAdminOrOrganization, requireOrganization } from 
 import { queueRoutes } from './platform/queue-routes.ts';
 import { queryRoute } from './query-route.ts';
 import { verifyDestination } from '../services/verify-destination.ts';
+import { dashboardPlugin } from '../dashboard/dashboard-plugin.ts';
+import { randomToken } from '../lib/secrets.ts';
 
 /** Every route of the HTTP API, each family in its own context (parsers, hooks). */
 export function registerRoutes(
@@ -86,6 +88,24 @@ export function registerRoutes(
   };
   queryRoute(app, queryDeps);
   app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
+  app.register(async (dashboard) =>
+    dashboardPlugin(dashboard, {
+      operators: store.operators,
+      oneTimeKeys: store.oneTimeKeys,
+      catalog,
+      admin: deps.catalogAdmin,
+      clock,
+      adminKey: config.server.adminKey,
+      sessionKey: await store.catalog.getOrCreateSetting('dashboard_session_key', randomToken(32)),
+      verify: (destination, method) =>
+        verifyDestination(
+          { client: deps.queryClient, clock, settings: config.delivery },
+          destination,
+          method,
+        ),
+      onQueueChanged: deps.wakeDelivery,
+    }),
+  );
   app.register(async (organizations) => {
     organizations.addHook(
       'preHandler',
