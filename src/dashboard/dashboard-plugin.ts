@@ -60,6 +60,10 @@ const ASSETS: Record<string, { type: string; body: Buffer }> = {
     type: 'text/javascript; charset=utf-8',
     body: readFileSync(require.resolve('htmx.org/dist/htmx.min.js')),
   },
+  'favicon.svg': {
+    type: 'image/svg+xml',
+    body: readFileSync(join(import.meta.dirname, 'assets', 'favicon.svg')),
+  },
   'dashboard.css': {
     type: 'text/css; charset=utf-8',
     body: readFileSync(join(import.meta.dirname, 'assets', 'dashboard.css')),
@@ -169,7 +173,8 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
       const found = catalog.platformKey(digestKey(key));
       if (found) session = codec.create(found.keyDigest, found.orgId, now);
     }
-    if (!session) return sendPage(reply, signInPage('That key is not valid.'), 401);
+    // The form again, with the reason (200, as a form re-shown with its error is).
+    if (!session) return sendPage(reply, signInPage('That key is not valid.'));
     setCookie(request, reply, codec.encode(session), SESSION_MS / 1000);
     return reply.redirect('/dashboard/logs', 303);
   });

@@ -5,6 +5,11 @@ import { logRows } from './logs.ts';
 
 type Names = (kind: 'source' | 'destination', id: string) => string;
 
+const nextAttempt = (at: number | null, now: number, afterHead: boolean): string => {
+  const when = at === null ? '—' : at <= now ? 'due now' : time(at);
+  return afterHead ? `after the head is delivered (the head's next attempt: ${when})` : when;
+};
+
 /**
  * Why a pending log is still queued: the queue's state, the log's place in it, the head that
  * holds it and that head's last error, and when the next attempt is due.
@@ -56,9 +61,7 @@ function whyQueued(detail: LogDetail, queue: QueueView | undefined, now: number)
         ${queue.lastError ? html`${time(queue.lastError.at)}: ${queue.lastError.statusCode ? `HTTP ${queue.lastError.statusCode}` : ''} ${queue.lastError.error ?? ''}` : '—'}
       </dd>
       <dt>Next attempt</dt>
-      <dd>
-        ${log.nextAttemptAt === null ? '—' : log.nextAttemptAt <= now ? 'due now' : time(log.nextAttemptAt)}
-      </dd>
+      <dd>${nextAttempt(isHead ? log.nextAttemptAt : (head?.nextAttemptAt ?? null), now, !isHead)}</dd>
     </dl>
   </section>`;
 }
