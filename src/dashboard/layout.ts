@@ -20,9 +20,9 @@ const NAV: [string, string][] = [
 ];
 
 // htmx without eval, inline scripts or its injected indicator <style>: all of it works under
-// `script-src 'self'; style-src 'self'`.
+// `script-src 'self'; style-src 'self'`. Error pages (4xx) are shown too: they explain a refusal.
 const HTMX_CONFIG = raw(
-  `<meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}'>`,
+  `<meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"...","swap":true}]}'>`,
 );
 
 export function csrfField(ctx: PageContext): Html {

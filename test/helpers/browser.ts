@@ -21,15 +21,26 @@ export function launchBrowser(): Promise<Browser> {
 export async function watchedPage(
   browser: Browser,
   viewport = { width: 1280, height: 900 },
-): Promise<{ page: Page; requests: string[]; errors: string[]; close: () => Promise<void> }> {
+): Promise<{
+  page: Page;
+  requests: string[];
+  errors: string[];
+  refused: string[];
+  close: () => Promise<void>;
+}> {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const requests: string[] = [];
   const errors: string[] = [];
+  /** Answers with an error status the page showed (an explained refusal): not console errors. */
+  const refused: string[] = [];
   page.on('request', (r) => requests.push(r.url()));
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
+    if (m.type() !== 'error') return;
+    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text()))
+      refused.push(m.text());
+    else errors.push(m.text());
   });
   page.on('pageerror', (e) => errors.push(e.message));
-  return { page, requests, errors, close: () => context.close() };
+  return { page, requests, errors, refused, close: () => context.close() };
 }
