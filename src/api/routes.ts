@@ -18,11 +18,12 @@ import { auditRoutes } from './platform/audit-routes.ts';
 import { catalogRoutes } from './platform/catalog-routes.ts';
 import type { PlatformDeps } from './platform/logs-routes.ts';
 import { organizationRoutes } from './platform/organization-routes.ts';
-import { actorOf, orgOf, requireAdminOrOrganization, requireOrganization } from './platform/platform-auth.ts';
+import { requireAdminOrOrganization, requireOrganization } from './platform/platform-auth.ts';
 import { queueRoutes } from './platform/queue-routes.ts';
 import { queryRoute } from './query-route.ts';
 import { verifyDestination } from '../services/verify-destination.ts';
 import { dashboardPlugin } from '../dashboard/dashboard-plugin.ts';
+import { OperatorActions } from '../services/operator-actions.ts';
 import { randomToken } from '../lib/secrets.ts';
 
 /** Every route of the HTTP API, each family in its own context (parsers, hooks). */
@@ -88,6 +89,11 @@ export function registerRoutes(
   };
   queryRoute(app, queryDeps);
   app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
+  const actions = new OperatorActions({
+    operators: store.operators,
+    clock,
+    onQueueChanged: deps.wakeDelivery,
+  });
   app.register(async (dashboard) =>
     dashboardPlugin(dashboard, {
       operators: store.operators,
@@ -103,7 +109,7 @@ export function registerRoutes(
           destination,
           method,
         ),
-      onQueueChanged: deps.wakeDelivery,
+      actions,
     }),
   );
   app.register(async (organizations) => {
@@ -120,16 +126,7 @@ export function registerRoutes(
       catalog,
       clock,
       onQueueChanged: deps.wakeDelivery,
-      audit: (request, action, resource, resourceId, changes = {}) =>
-        store.operators.recordAudit({
-          orgId: orgOf(request),
-          at: clock.now(),
-          actor: actorOf(request).name,
-          action,
-          resource,
-          resourceId,
-          changes: { ...changes },
-        }),
+      actions,
     };
     catalogRoutes(platform, { catalog, admin: deps.catalogAdmin });
     auditRoutes(platform, platformDeps);

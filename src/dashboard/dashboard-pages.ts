@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.ts';
-import { newId } from '../lib/ids.ts';
 import { DATA_MODELS } from '../models/data-models.ts';
-import { bulkRetry } from '../services/bulk-retry.ts';
+import type { Operator } from '../services/operator-actions.ts';
 import type { Actor } from '../services/catalog-admin.ts';
 import { logFilter, searchQuery } from '../api/platform/logs-routes.ts';
 import { parseQuery } from '../api/platform/query.ts';
@@ -25,6 +24,10 @@ export const ctxOf = (request: FastifyRequest): PageContext => {
   return request.page;
 };
 export const actorOf = (request: FastifyRequest): Actor => ({ name: ctxOf(request).actor });
+const operatorOf = (request: FastifyRequest): Operator => ({
+  orgId: ctxOf(request).orgId,
+  actor: ctxOf(request).actor,
+});
 export const formOf = (request: FastifyRequest): Form => (request.body ?? {}) as Form;
 /** Empty form fields are absent fields (an optional URL left blank is no URL). */
 export const filled = (form: Form, names: string[]): Record<string, string> =>
@@ -104,22 +107,9 @@ export function dashboardPages(app: FastifyInstance, deps: DashboardDeps): void 
   });
 
   app.post('/dashboard/logs/retry', hide, async (request: Req, reply) => {
-    const { orgId } = ctxOf(request);
     const { filter } = search(request.query);
     const made: { id: string; retryOf: string }[] = [];
-    for await (const pageOf of bulkRetry(operators, orgId, filter, await operators.logMark(), clock.now())) {
-      made.push(...pageOf);
-      deps.onQueueChanged();
-    }
-    await operators.recordAudit({
-      orgId,
-      at: clock.now(),
-      actor: actorOf(request).name,
-      action: 'bulk-retry',
-      resource: 'logs',
-      resourceId: 'search',
-      changes: { filter, count: made.length },
-    });
+    for await (const pageOf of deps.actions.retryAll(operatorOf(request), filter)) made.push(...pageOf);
     return show(request, reply, 'Logs retried', 'logs', bulkRetryDone(made));
   });
 
@@ -142,25 +132,8 @@ export function dashboardPages(app: FastifyInstance, deps: DashboardDeps): void 
   });
 
   app.post('/dashboard/logs/:id/retry', hide, async (request: Req, reply) => {
-    const { orgId } = ctxOf(request);
-    const log = await operators.retryLog(
-      orgId,
-      request.params.id,
-      { id: newId(), firstAttemptId: newId() },
-      clock.now(),
-    );
-    if (!log) throw new ApiError('NOT_FOUND', 'Log not found, or it has no destination to retry');
-    deps.onQueueChanged();
-    await operators.recordAudit({
-      orgId,
-      at: clock.now(),
-      actor: actorOf(request).name,
-      action: 'retry',
-      resource: 'log',
-      resourceId: request.params.id,
-      changes: { newLogId: log.id },
-    });
-    return back(reply, `/dashboard/logs/${log.id}`, `Retried as a new log at the back of the queue.`);
+    const log = await deps.actions.retry(operatorOf(request), request.params.id);
+    return back(reply, `/dashboard/logs/${log.id}`, 'Retried as a new log at the back of the queue.');
   });
 
   // --- queues ---
@@ -189,38 +162,20 @@ export function dashboardPages(app: FastifyInstance, deps: DashboardDeps): void 
     '/dashboard/queues/:id/:action',
     hide,
     async (request: FastifyRequest<{ Params: { id: string; action: string } }>, reply) => {
-      const { orgId, actor } = ctxOf(request);
+      const who = operatorOf(request);
       const { id, action } = request.params;
       const reason = formOf(request).reason?.slice(0, 2000) || null;
-      const pause = { by: actor, reason, at: clock.now() };
       let done: string;
-      if (action === 'pause' || action === 'resume') {
-        if (!(await operators.setQueuePaused(orgId, id, action === 'pause' ? pause : null)))
-          throw new ApiError('NOT_FOUND', 'Destination not found');
-        if (action === 'resume') deps.onQueueChanged();
-        done = action === 'pause' ? 'Paused.' : 'Resumed.';
+      if (action === 'pause') {
+        await deps.actions.pause(who, id, who.actor, reason);
+        done = 'Paused.';
+      } else if (action === 'resume') {
+        await deps.actions.resume(who, id);
+        done = 'Resumed.';
       } else if (action === 'skip') {
-        const result = await operators.skipHead(orgId, id, pause);
-        if ('error' in result) {
-          if (result.error === 'not_found') throw new ApiError('NOT_FOUND', 'Destination not found');
-          throw new ApiError(
-            'CONFLICT',
-            result.error === 'not_paused'
-              ? 'Pause the queue before skipping its head log.'
-              : 'The queue is empty; there is no head log to skip.',
-          );
-        }
-        done = `Skipped ${result.skipped.id}; it is failed, with your name and reason.`;
+        const skipped = await deps.actions.skip(who, id, who.actor, reason);
+        done = `Skipped ${skipped.id}; it is failed, with your name and reason.`;
       } else throw new ApiError('NOT_FOUND', 'No such action');
-      await operators.recordAudit({
-        orgId,
-        at: clock.now(),
-        actor,
-        action,
-        resource: 'queue',
-        resourceId: id,
-        changes: action === 'resume' ? {} : { by: actor, reason },
-      });
       return back(reply, '/dashboard/queues', done);
     },
   );

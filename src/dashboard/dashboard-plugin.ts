@@ -11,6 +11,7 @@ import type { Verification } from '../services/verify-destination.ts';
 import type { Destination } from '../models/entities.ts';
 import type { OneTimeKeyStore } from '../store/roles/one-time-key-store.ts';
 import type { OperatorStore } from '../store/roles/operator-store.ts';
+import type { OperatorActions } from '../services/operator-actions.ts';
 import { isAdminKey } from '../api/platform/platform-auth.ts';
 import { errorPage, signInPage, type PageContext } from './layout.ts';
 import { SESSION_COOKIE, SESSION_MS, SessionCodec, type Session } from './session.ts';
@@ -26,7 +27,8 @@ export interface DashboardDeps {
   /** The key sessions are signed with (kept in the store: every instance signs alike). */
   sessionKey: string;
   verify: (destination: Destination, method: 'POST' | 'GET') => Promise<Verification>;
-  onQueueChanged: () => void;
+  /** The operator actions the Platform API uses too (with their audit). */
+  actions: OperatorActions;
 }
 
 declare module 'fastify' {

@@ -2,10 +2,9 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { toApiError } from '../error-handler.ts';
-import { bulkRetry } from '../../services/bulk-retry.ts';
 import { platformKey } from '../schemas.ts';
 import { logFilter, searchQuery, type PlatformDeps } from './logs-routes.ts';
-import { orgOf } from './platform-auth.ts';
+import { operatorOf, orgOf } from './platform-auth.ts';
 import { parseQuery } from './query.ts';
 
 const bulkQuery = searchQuery.omit({ cursor: true, limit: true }).extend({
@@ -36,7 +35,7 @@ export function bulkRetryRoute(app: FastifyInstance, deps: PlatformDeps): void {
     const orgId = orgOf(request);
     const upTo = await deps.operators.logMark();
     if (dryRun) return { dryRun: true, count: await deps.operators.countRetriable(orgId, filter, upTo) };
-    const pages = bulkRetry(deps.operators, orgId, filter, upTo, deps.clock.now());
+    const pages = deps.actions.retryAll(operatorOf(request), filter);
     // The first page runs before the answer starts, so an error there is an ordinary error answer.
     const first = await pages.next();
     async function* body(): AsyncGenerator<string> {
@@ -50,9 +49,7 @@ export function bulkRetryRoute(app: FastifyInstance, deps: PlatformDeps): void {
             separator = ',';
           }
           count += page.value.length;
-          deps.onQueueChanged();
         }
-        await deps.audit(request, 'bulk-retry', 'logs', 'search', { filter: query, count });
         yield `],"count":${count}}`;
       } catch (error) {
         const { code, message } = toApiError(error as Error, request.url);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../../catalog/catalog.ts';
 import { ApiError } from '../../errors.ts';
@@ -6,11 +6,11 @@ import type { Clock } from '../../lib/clock.ts';
 import type { LogFilter } from '../../models/log.ts';
 import { canonicalDataModel } from '../../models/data-models.ts';
 import type { OperatorStore } from '../../store/roles/operator-store.ts';
-import { orgOf } from './platform-auth.ts';
+import { operatorOf, orgOf } from './platform-auth.ts';
+import type { OperatorActions } from '../../services/operator-actions.ts';
 import { presentLog, presentLogDetail } from './present.ts';
 import { parseQuery } from './query.ts';
 import { idParams, pageQuery, platformKey } from '../schemas.ts';
-import { newId } from '../../lib/ids.ts';
 
 const time = z.union([
   z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
@@ -71,14 +71,8 @@ export interface PlatformDeps {
   catalog: Catalog;
   clock: Clock;
   onQueueChanged: () => void;
-  /** Adds an operator action to the audit trail, as the request's key. */
-  audit: (
-    request: FastifyRequest,
-    action: string,
-    resource: string,
-    id: string,
-    changes?: object,
-  ) => Promise<void>;
+  /** Pause, resume, skip, retry, bulk retry, with their audit entries (shared with the dashboard). */
+  actions: OperatorActions;
 }
 
 export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
@@ -122,15 +116,7 @@ export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     params: idParams,
   };
   app.post<{ Params: { id: string } }>('/platform/v1/logs/:id/retry', { schema: retry }, async (request) => {
-    const log = await operators.retryLog(
-      orgOf(request),
-      request.params.id,
-      { id: newId(), firstAttemptId: newId() },
-      clock.now(),
-    );
-    if (!log) throw new ApiError('NOT_FOUND', 'Log not found, or it has no destination to retry');
-    deps.onQueueChanged();
-    await deps.audit(request, 'retry', 'log', request.params.id, { newLogId: log.id });
+    const log = await deps.actions.retry(operatorOf(request), request.params.id);
     return { log: presentLog(log, catalog) };
   });
 }

@@ -68,3 +68,8 @@ export function orgOf(request: FastifyRequest): string {
 export function actorOf(request: FastifyRequest): { name: string } {
   return { name: request.actor ?? 'platform-api' };
 }
+
+/** The organization and who acts, for the operator actions' audit. */
+export function operatorOf(request: FastifyRequest): { orgId: string; actor: string } {
+  return { orgId: orgOf(request), actor: actorOf(request).name };
+}

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ApiError } from '../../errors.ts';
 import type { PauseInfo } from '../../store/roles/operator-store.ts';
 import type { PlatformDeps } from './logs-routes.ts';
-import { orgOf } from './platform-auth.ts';
+import { operatorOf, orgOf } from './platform-auth.ts';
 import { presentLog, presentQueue } from './present.ts';
 import { parseQuery } from './query.ts';
 import { idParams, platformKey } from '../schemas.ts';
@@ -50,9 +50,7 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     doc('Pause a queue', true),
     async (request: QueueRequest) => {
       const pause = operator(request);
-      if (!(await operators.setQueuePaused(orgOf(request), request.params.id, pause)))
-        throw new ApiError('NOT_FOUND', 'Destination not found');
-      await deps.audit(request, 'pause', 'queue', request.params.id, { by: pause.by, reason: pause.reason });
+      await deps.actions.pause(operatorOf(request), request.params.id, pause.by, pause.reason);
       return view(request);
     },
   );
@@ -61,10 +59,7 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     '/platform/v1/destinations/:id/queue/resume',
     doc('Resume a queue'),
     async (request: QueueRequest) => {
-      if (!(await operators.setQueuePaused(orgOf(request), request.params.id, null)))
-        throw new ApiError('NOT_FOUND', 'Destination not found');
-      deps.onQueueChanged();
-      await deps.audit(request, 'resume', 'queue', request.params.id);
+      await deps.actions.resume(operatorOf(request), request.params.id);
       return view(request);
     },
   );
@@ -74,19 +69,8 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     doc('Fail the head log of a paused queue', true),
     async (request: QueueRequest) => {
       const pause = operator(request);
-      const result = await operators.skipHead(orgOf(request), request.params.id, pause);
-      if ('error' in result) {
-        if (result.error === 'not_found') throw new ApiError('NOT_FOUND', 'Destination not found');
-        if (result.error === 'not_paused')
-          throw new ApiError('CONFLICT', 'Pause the queue before skipping its head log');
-        throw new ApiError('CONFLICT', 'The queue is empty; there is no head log to skip');
-      }
-      await deps.audit(request, 'skip', 'queue', request.params.id, {
-        logId: result.skipped.id,
-        by: pause.by,
-        reason: pause.reason,
-      });
-      return { skipped: presentLog(result.skipped, catalog), queue: await view(request) };
+      const skipped = await deps.actions.skip(operatorOf(request), request.params.id, pause.by, pause.reason);
+      return { skipped: presentLog(skipped, catalog), queue: await view(request) };
     },
   );
 }
