@@ -17,6 +17,7 @@ import {
   writeConfig,
 } from './lib.ts';
 import { PREVIOUS } from './previous.ts';
+import { validatePayload } from '../src/models/validation.ts';
 
 interface Load {
   requestsPerSecond: number;
@@ -56,6 +57,25 @@ async function load(
 export interface AcceptResult {
   bare: Load;
   switchboard: Load;
+  /** The same with the source's payload validation off (SPEC 2.2): what validation costs. */
+  unvalidated: Load;
+  /** One validation of the 1 KB payload, in this process: p50 and p99, ms. */
+  validation: { p50: number; p99: number };
+}
+
+function measureValidation(): { p50: number; p99: number } {
+  const body = JSON.parse(payload(1, 1024)) as unknown;
+  const times: number[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const started = performance.now();
+    validatePayload(body, 'PatientAdmin', 'NewPatient');
+    if (i >= 1_000) times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return {
+    p50: times[Math.floor(times.length * 0.5)] ?? 0,
+    p99: times[Math.floor(times.length * 0.99)] ?? 0,
+  };
 }
 
 export async function runAccept(seconds = SECONDS): Promise<AcceptResult> {
@@ -78,7 +98,24 @@ export async function runAccept(seconds = SECONDS): Promise<AcceptResult> {
     await load(server.url, auth, 2, server.child.pid);
     const switchboardLoad = await load(server.url, auth, seconds, server.child.pid);
     await stop(server.child);
-    return { bare: bareLoad, switchboard: switchboardLoad };
+
+    const offDir = tempDir('accept-unvalidated');
+    try {
+      const offConfig = writeConfig(
+        offDir.path,
+        [{ id: 'app', url: 'http://127.0.0.1:9/unused' }],
+        { delivery: { enabled: false } },
+        { validation: 'off' },
+      );
+      const off = await startSwitchboard(offConfig);
+      const offAuth = { authorization: `Bearer ${await token(off.url)}` };
+      await load(off.url, offAuth, 2, off.child.pid);
+      const unvalidated = await load(off.url, offAuth, seconds, off.child.pid);
+      await stop(off.child);
+      return { bare: bareLoad, switchboard: switchboardLoad, unvalidated, validation: measureValidation() };
+    } finally {
+      offDir.remove();
+    }
   } finally {
     await stop(bare);
     bareDir.remove();
@@ -86,12 +123,13 @@ export async function runAccept(seconds = SECONDS): Promise<AcceptResult> {
   }
 }
 
-export function printAccept({ bare, switchboard }: AcceptResult): void {
+export function printAccept({ bare, switchboard, unvalidated, validation }: AcceptResult): void {
   console.log('\nAccept: POST /endpoint, 1 KB payload, 50 connections (autocannon)');
   console.log('                       req/s      p50 ms   p99 ms   non-2xx   CPU µs/req');
   for (const [name, r] of [
     ['bare Fastify route', bare],
     ['Switchboard (durable)', switchboard],
+    ['  validation off', unvalidated],
   ] as const)
     console.log(
       `${name.padEnd(22)} ${fmt(r.requestsPerSecond).padStart(8)} ${fmt(r.p50, 1).padStart(10)} ${fmt(r.p99, 1).padStart(8)} ${String(r.non2xx + r.errors).padStart(9)} ${fmt(r.cpuMicros).padStart(12)}`,
@@ -101,6 +139,12 @@ export function printAccept({ bare, switchboard }: AcceptResult): void {
     `ratio switchboard/bare: ${(ratio * 100).toFixed(1)}%  (target >= 50%, p99 < 20 ms: ${ratio >= 0.5 && switchboard.p99 < 20 ? 'met' : 'NOT met'})`,
   );
   console.log('Every 200 is a message and its log committed with synchronous=FULL (group commit).');
+  const cost = switchboard.requestsPerSecond / unvalidated.requestsPerSecond;
+  console.log(
+    `validation: ${(cost * 100).toFixed(1)}% of the unvalidated throughput, ${fmt(switchboard.cpuMicros - unvalidated.cpuMicros, 1)} µs CPU/req; ` +
+      `one check of the 1 KB payload p50 ${(validation.p50 * 1000).toFixed(1)} µs, p99 ${(validation.p99 * 1000).toFixed(1)} µs ` +
+      `(targets: within 10%, p99 < 0.5 ms: ${cost >= 0.9 && validation.p99 < 0.5 ? 'met' : 'NOT met'})`,
+  );
   const before = PREVIOUS.accept;
   console.log(
     `before the store rework (${PREVIOUS.date}): ${fmt(before.requestsPerSecond)} req/s, ${before.cpuMicros} µs CPU/req ` +

@@ -86,6 +86,8 @@ export function writeConfig(
   dir: string,
   destinations: BenchDestination[],
   extra: Record<string, unknown> = {},
+  /** More fields of the source (e.g. `validation`). */
+  source: Record<string, unknown> = {},
 ): string {
   const file = join(dir, 'config.json');
   writeFileSync(
@@ -105,6 +107,7 @@ export function writeConfig(
               environment: 'production',
               clientId: 'bench-client',
               clientSecret: SECRET,
+              ...source,
             },
           ],
           destinations: destinations.map((d) => ({ ...d, name: d.id, environment: 'production' })),

@@ -37,17 +37,20 @@ export class ApiError extends Error {
   /** Safe-to-echo fields of the request's Meta, for Data Model API answers. */
   readonly echo: Record<string, unknown>;
   readonly headers: Record<string, string>;
+  /** Data Model API: one `Meta.Errors[]` item per text (validation problems); else the message. */
+  readonly texts: string[] | undefined;
 
   constructor(
     code: ErrorCode,
     text: string,
-    options: { echo?: Record<string, unknown>; headers?: Record<string, string> } = {},
+    options: { echo?: Record<string, unknown>; headers?: Record<string, string>; texts?: string[] } = {},
   ) {
     super(text);
     this.code = code;
     this.status = ERRORS[code].status;
     this.echo = options.echo ?? {};
     this.headers = options.headers ?? {};
+    this.texts = options.texts;
   }
 }
 

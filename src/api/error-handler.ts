@@ -97,14 +97,12 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   return reply.send({
     Meta: {
       ...error.echo,
-      Errors: [
-        {
-          ID: catalogue.id,
-          Text: error.message,
-          Type: path.startsWith('/query') ? 'query' : 'message',
-          Module: catalogue.module,
-        },
-      ],
+      Errors: (error.texts ?? [error.message]).map((text) => ({
+        ID: catalogue.id,
+        Text: text,
+        Type: path.startsWith('/query') ? 'query' : 'message',
+        Module: catalogue.module,
+      })),
     },
   });
 }

@@ -25,6 +25,8 @@ export const sourceSchema = z.strictObject({
   jwksUrl: z.url().optional(),
   /** A disabled source cannot get tokens, and the tokens it has stop working. */
   disabled: z.boolean().default(false),
+  /** Payload checks against the data model catalogue: refuse (`strict`), record (`warn`) or none. */
+  validation: z.enum(['strict', 'warn', 'off']).default('strict'),
 });
 
 export const destinationSchema = z.strictObject({

@@ -47,6 +47,7 @@ export async function syncConfiguredCatalog(store: CatalogStore, config: Config)
         jwks: s.jwks,
         jwksUrl: s.jwksUrl,
         disabled: s.disabled,
+        validation: s.validation,
       };
       if (s.clientSecret) {
         const stored = hashes.get(`${org.id}/${s.id}`);

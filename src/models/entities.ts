@@ -6,6 +6,9 @@ export type Environment = 'production' | 'staging' | 'development';
  */
 export type Origin = 'file' | 'api';
 
+/** How a source's payloads are checked against the data model catalogue (SPEC 2.2). */
+export type ValidationMode = 'strict' | 'warn' | 'off';
+
 export interface Organization {
   id: string;
   name: string;
@@ -26,6 +29,8 @@ export interface Source {
   jwks?: unknown;
   jwksUrl?: string;
   disabled: boolean;
+  /** Undefined reads as `strict`. */
+  validation?: ValidationMode;
   origin?: Origin;
 }
 

@@ -45,6 +45,8 @@ export interface LogDetail {
   payload: unknown;
   attempts: Attempt[];
   related: Log[];
+  /** Validation problems its payload was accepted with (a `warn` source); none otherwise. */
+  problems: string[];
 }
 
 export interface QueueView {

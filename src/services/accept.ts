@@ -1,9 +1,10 @@
+import { checkPayload } from './payload-validation.ts';
 import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Destination, Source } from '../models/entities.ts';
-import { checkMeta } from '../models/meta.ts';
+import { checkMeta, echoMeta } from '../models/meta.ts';
 import { dataModelSearchKeys } from '../models/search-keys.ts';
 import type { IntakeStore, NewLog } from '../store/roles/intake-store.ts';
 import { newId } from '../lib/ids.ts';
@@ -33,6 +34,13 @@ export async function acceptMessage(
       echo: check.echo,
     });
   const { meta, dataModel } = check;
+  const problems = checkPayload(
+    source,
+    request.body,
+    dataModel,
+    meta.EventType,
+    echoMeta((request.body as { Meta: Record<string, unknown> }).Meta),
+  );
   const echo = (request.body as { Meta: Record<string, unknown> }).Meta;
   const destinations = route(deps.catalog, source, dataModel, meta.EventType, meta.Destinations, echo);
   const logs: NewLog[] =
@@ -74,6 +82,7 @@ export async function acceptMessage(
     test: meta.Test,
     payload: request.rawBody,
     searchKeys: dataModelSearchKeys(request.body),
+    ...(problems.length ? { problems } : {}),
     receivedAt: now,
     logs,
     idempotency:

@@ -77,6 +77,7 @@ export function sourceInput(s: Source): z.input<typeof sourceSchema> {
     jwks: s.jwks as z.input<typeof sourceSchema>['jwks'],
     jwksUrl: s.jwksUrl,
     disabled: s.disabled,
+    validation: s.validation ?? 'strict',
   });
 }
 
@@ -90,6 +91,7 @@ export function sourceOf(orgId: string, input: z.infer<typeof sourceSchema>, sec
     jwks: input.jwks,
     jwksUrl: input.jwksUrl,
     disabled: input.disabled,
+    validation: input.validation,
     secretHash,
   });
 }

@@ -1,3 +1,4 @@
+import { checkPayload } from './payload-validation.ts';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { DeliverySettings } from '../config.ts';
 import { NO_ANSWER, type QueryClient, type QueryResult } from '../delivery/query-client.ts';
@@ -42,6 +43,7 @@ export async function runQuery(
     });
   const { meta, dataModel } = check;
   const echo = echoMeta((body as { Meta: Json }).Meta);
+  const problems = checkPayload(source, body, dataModel, meta.EventType, echo);
   const destination = pickDestination(
     deps.catalog,
     source,
@@ -76,6 +78,7 @@ export async function runQuery(
     test: meta.Test,
     payload: rawBody,
     searchKeys: dataModelSearchKeys(body),
+    problems,
     receivedAt,
     destination,
     requestUrl: destination.url,
@@ -98,6 +101,8 @@ export interface QueryLogEntry {
   test: boolean;
   payload: string;
   searchKeys: string[];
+  /** Validation problems accepted anyway (a `warn` source). */
+  problems?: string[];
   receivedAt: number;
   destination: Destination;
   requestUrl: string;
@@ -125,6 +130,7 @@ export function recordQueryLog(deps: QueryDeps, entry: QueryLogEntry): void {
       test: entry.test,
       payload: entry.payload,
       searchKeys: entry.searchKeys,
+      ...(entry.problems?.length ? { problems: entry.problems } : {}),
       receivedAt: entry.receivedAt,
       log: {
         id: entry.logId,

@@ -182,6 +182,7 @@ export function toCatalog(rows: CatalogRows): CatalogSnapshot {
       jwksUrl: opt<string>(r.jwks_url),
       // SQLite stores 0/1, PostgreSQL a boolean.
       disabled: r.disabled === 1 || r.disabled === true,
+      validation: r.validation === 'warn' || r.validation === 'off' ? r.validation : 'strict',
       origin: origin(r),
     })),
     destinations: rows.destinations.map((r) => ({

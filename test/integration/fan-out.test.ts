@@ -102,7 +102,15 @@ test('explicit Meta.Destinations overrides subscriptions', async () => {
 });
 
 test('no subscription matches: one filtered log, still 200', async () => {
-  const res = await h.send({ Meta: { DataModel: 'Scheduling', EventType: 'New' } });
+  const res = await h.send({
+    Meta: { DataModel: 'Scheduling', EventType: 'New' },
+    Visit: {
+      VisitNumber: 'V1',
+      VisitDateTime: '2026-12-01T10:00:00Z',
+      Duration: 30,
+      Location: { Department: 'Cardiology' },
+    },
+  });
   assert.equal(res.status, 200);
   assert.equal(res.body.Meta.Logs.length, 1);
   assert.deepEqual(res.body.Meta.Destinations, []);
@@ -112,7 +120,10 @@ test('no subscription matches: one filtered log, still 200', async () => {
 });
 
 test('spelled-out data model names are the same model', async () => {
-  const res = await h.send({ Meta: { DataModel: 'Patient Admin', EventType: 'Arrival' } });
+  const res = await h.send({
+    Meta: { DataModel: 'Patient Admin', EventType: 'Arrival' },
+    Patient: { Identifiers: [{ ID: 'MRN-1', IDType: 'MR' }] },
+  });
   assert.equal(res.status, 200);
   assert.equal(res.body.Meta.Logs.length, 3);
 });

@@ -193,6 +193,7 @@ before(async () => {
     for (let i = 0; i < 3; i++) {
       const body = {
         Meta: { DataModel: 'PatientAdmin', EventType: 'NewPatient' },
+        Patient: { Identifiers: [{ ID: 'MRN-FUZZ', IDType: 'MR' }] },
         P: `${MARK[org]}-SEED-${i}`,
       };
       const res = await fetch(`${h.url}/endpoint`, {
@@ -1121,7 +1122,10 @@ function sweep(): ((index: number) => Input)[] {
       'POST /endpoint',
       '/endpoint',
       'source',
-      json({ Meta: { DataModel: 'PatientAdmin', EventType: 'NewPatient' } }),
+      json({
+        Meta: { DataModel: 'PatientAdmin', EventType: 'NewPatient' },
+        Patient: { Identifiers: [{ ID: 'MRN-FUZZ', IDType: 'MR' }] },
+      }),
     ],
     ['POST /query', '/query', 'source', json({ Meta: { DataModel: 'PatientSearch', EventType: 'Query' } })],
     [
@@ -1219,7 +1223,11 @@ function buildRaw(index: number, rng: Rng, position: number): Input {
   const body = base.body ?? Buffer.alloc(0);
   const head = `${base.method} ${base.path} HTTP/1.1\r\n${host}${auth}${type}Connection: close\r\n`;
   const full = Buffer.concat([Buffer.from(`${head}Content-Length: ${body.length}\r\n\r\n`), body]);
-  const valid = json({ Meta: { DataModel: 'PatientAdmin', EventType: 'NewPatient' }, P: `${MARK.acme}-RAW` });
+  const valid = json({
+    Meta: { DataModel: 'PatientAdmin', EventType: 'NewPatient' },
+    Patient: { Identifiers: [{ ID: 'MRN-FUZZ', IDType: 'MR' }] },
+    P: `${MARK.acme}-RAW`,
+  });
   const token = `Authorization: ${credentials.get('source')!.header!}\r\n`;
   const pk = `Authorization: Bearer ${PLATFORM_KEY}\r\n`;
   const post = (path: string, headers: string, content: string | Buffer): Buffer =>
@@ -1837,6 +1845,7 @@ async function slowClients(): Promise<string[]> {
   const token = `Authorization: ${credentials.get('source')!.header!}\r\n`;
   const valid = json({
     Meta: { DataModel: 'PatientAdmin', EventType: 'NewPatient' },
+    Patient: { Identifiers: [{ ID: 'MRN-FUZZ', IDType: 'MR' }] },
     P: `${MARK.acme}-SLOW`,
   });
   const split = (text: string, size: number): Buffer[] => {

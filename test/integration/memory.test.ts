@@ -299,7 +299,11 @@ test('warm-up: each route serves a normal request; baseline memory', async (t) =
     const sent = await fetch(`${child.url}/endpoint`, {
       method: 'POST',
       headers: json,
-      body: JSON.stringify({ Meta: { DataModel: 'PatientAdmin', EventType: 'NewPatient' }, n: i }),
+      body: JSON.stringify({
+        Meta: { DataModel: 'PatientAdmin', EventType: 'NewPatient' },
+        Patient: { Identifiers: [{ ID: `MRN-${i}`, IDType: 'MR' }] },
+        n: i,
+      }),
     });
     assert.equal(sent.status, 200, await sent.text());
     const query = await fetch(`${child.url}/query`, {

@@ -128,11 +128,17 @@ after(async () => {
   await asyncReceiver.close();
 });
 
-async function query(id: string, meta: Record<string, unknown> = {}, harness: Harness = h) {
+async function query(
+  id: string,
+  meta: Record<string, unknown> = {},
+  harness: Harness = h,
+  fields: Record<string, unknown> = {},
+) {
   const token = await harness.token();
   const body = {
     Meta: { DataModel: 'PatientSearch', EventType: 'Query', ...meta },
     Patient: { Identifiers: [{ ID: id, IDType: 'MR' }] },
+    ...fields,
   };
   const res = await fetch(`${harness.url}/query`, {
     method: 'POST',
@@ -359,7 +365,9 @@ test('a query body over the payload limit is 413', async () => {
 });
 
 test('routing: exactly one destination, or a clear 400', async () => {
-  const none = await query('1', { DataModel: 'Scheduling', EventType: 'AvailableSlots' });
+  const none = await query('1', { DataModel: 'Scheduling', EventType: 'AvailableSlots' }, h, {
+    StartDateTime: '2026-12-01T00:00:00Z',
+  });
   assert.equal(none.status, 400);
   assert.match(none.body.Meta.Errors[0].Text, /No destination is subscribed/);
   assert.equal(none.body.Meta.Errors[0].Type, 'query');

@@ -55,8 +55,17 @@ export function catalog(): CatalogInput {
         secretHash: 'hash',
         jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] },
         disabled: false,
+        validation: 'warn',
       },
-      { orgId: 'acme', id: 'lis', name: 'LIS', environment: 'staging', clientId: 'acme-lis', disabled: true },
+      {
+        orgId: 'acme',
+        id: 'lis',
+        name: 'LIS',
+        environment: 'staging',
+        clientId: 'acme-lis',
+        disabled: true,
+        validation: 'off',
+      },
       {
         orgId: 'other',
         id: 'ehr',
@@ -64,6 +73,7 @@ export function catalog(): CatalogInput {
         environment: 'production',
         clientId: 'other-ehr',
         disabled: false,
+        validation: 'strict',
       },
     ],
     destinations: [

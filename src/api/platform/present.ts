@@ -37,6 +37,7 @@ export function presentLogDetail(detail: LogDetail, catalog: Catalog): Record<st
   return {
     ...presentLog(detail.log, catalog),
     payload: detail.payload,
+    validationProblems: detail.problems,
     attempts: detail.attempts.map(presentAttempt),
     related: detail.related.map((l) => presentLog(l, catalog)),
   };

@@ -106,6 +106,17 @@ export function logDetailPage(
     </dl>
     ${log.destinationId ? html`<form method="post" action="/dashboard/logs/${log.id}/retry">${csrfField(ctx)}<button type="submit">Retry</button></form>` : ''}
     ${whyQueued(detail, queue, now)}
+    ${
+      detail.problems.length
+        ? html`<section aria-labelledby="problems" class="why">
+            <h2 id="problems">Validation problems</h2>
+            <p>Accepted anyway: the source's validation is set to <code>warn</code>.</p>
+            <ul>
+              ${detail.problems.map((p) => html`<li>${p}</li>`)}
+            </ul>
+          </section>`
+        : ''
+    }
     <section aria-labelledby="attempts">
       <h2 id="attempts">Attempts</h2>
       ${

@@ -91,7 +91,8 @@ export class PgIntake implements IntakeStore {
     // One statement, so one round trip and one transaction.
     await this.#db.query(
       `WITH m AS (
-         INSERT INTO messages (org_id, source_id, payload, received_at) VALUES ($1, $2, $3, $4) RETURNING id),
+         INSERT INTO messages (org_id, source_id, payload, received_at, problems) VALUES ($1, $2, $3, $4, $24)
+         RETURNING id),
        k AS (
          INSERT INTO search_keys (org_id, key, message_id)
          SELECT $1, key, m.id FROM m, unnest($23::text[]) AS key ON CONFLICT DO NOTHING),
@@ -126,6 +127,7 @@ export class PgIntake implements IntakeStore {
         attempt.error,
         attempt.outcome,
         query.searchKeys,
+        query.problems?.length ? JSON.stringify(query.problems) : null,
       ],
     );
   }

@@ -13,11 +13,11 @@ export const INSERT_MESSAGES = `
 WITH mi AS (
   SELECT x.*, nextval(pg_get_serial_sequence('messages', 'id')) AS id
   FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
-    $8::boolean[])
-    WITH ORDINALITY AS x(org_id, source_id, payload, received_at, type, data_model, event_type, test, k)),
+    $8::boolean[], $17::text[])
+    WITH ORDINALITY AS x(org_id, source_id, payload, received_at, type, data_model, event_type, test, problems, k)),
 m AS (
-  INSERT INTO messages (id, org_id, source_id, payload, received_at)
-  SELECT id, org_id, source_id, payload, received_at FROM mi ORDER BY k),
+  INSERT INTO messages (id, org_id, source_id, payload, received_at, problems)
+  SELECT id, org_id, source_id, payload, received_at, problems FROM mi ORDER BY k),
 sk AS (
   INSERT INTO search_keys (org_id, key, message_id)
   SELECT mi.org_id, z.key, mi.id FROM unnest($15::bigint[], $16::text[]) AS z(k, key) JOIN mi ON mi.k = z.k
@@ -84,6 +84,7 @@ export async function insertMessages(run: PositionalQuery, batch: NewMessage[]):
     logs.map((l) => l.log.failedReason ?? null),
     keys.map((k) => k.k),
     keys.map((k) => k.key),
+    column((m) => (m.problems?.length ? JSON.stringify(m.problems) : null)),
   ])) as { id: string; message_id: number; seq: number | null }[];
   const byLog = new Map(rows.map((r) => [r.id, r]));
   return batch.map((message) => {

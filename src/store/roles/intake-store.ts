@@ -36,6 +36,8 @@ export interface MessageFields {
   /** Identifiers that find this message in a log search (`models/search-keys.ts`), normalized. */
   searchKeys: string[];
   receivedAt: number;
+  /** Validation problems of a payload accepted anyway (a `warn` source), kept with the message. */
+  problems?: string[];
 }
 
 export interface NewMessage extends MessageFields {

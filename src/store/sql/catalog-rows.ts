@@ -32,11 +32,13 @@ export async function putOrganization(tx: Executor, org: Organization, origin: O
 
 export async function putSource(tx: Executor, s: Source, origin: Origin): Promise<void> {
   await tx.run(
-    `INSERT INTO sources (org_id, id, name, environment, client_id, secret_hash, jwks, jwks_url, disabled, origin)
-     VALUES (:orgId, :id, :name, :environment, :clientId, :secretHash, :jwks, :jwksUrl, :disabled, :origin)
+    `INSERT INTO sources (org_id, id, name, environment, client_id, secret_hash, jwks, jwks_url, disabled, validation,
+       origin)
+     VALUES (:orgId, :id, :name, :environment, :clientId, :secretHash, :jwks, :jwksUrl, :disabled, :validation, :origin)
      ON CONFLICT (org_id, id) DO UPDATE SET name = excluded.name, environment = excluded.environment,
        client_id = excluded.client_id, secret_hash = excluded.secret_hash, jwks = excluded.jwks,
-       jwks_url = excluded.jwks_url, disabled = excluded.disabled, origin = excluded.origin`,
+       jwks_url = excluded.jwks_url, disabled = excluded.disabled, validation = excluded.validation,
+       origin = excluded.origin`,
     {
       orgId: s.orgId,
       id: s.id,
@@ -47,6 +49,7 @@ export async function putSource(tx: Executor, s: Source, origin: Origin): Promis
       jwks: s.jwks === undefined ? null : JSON.stringify(s.jwks),
       jwksUrl: s.jwksUrl ?? null,
       disabled: s.disabled ?? false,
+      validation: s.validation ?? 'strict',
       origin,
     },
   );

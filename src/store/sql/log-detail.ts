@@ -30,7 +30,12 @@ export async function getLog(
   const log = await logById(db, orgId, logId, now);
   if (!log) return undefined;
   const [message, attempts, related] = await Promise.all([
-    db.get<{ payload: string }>('SELECT payload FROM messages WHERE id = :id', { id: log.messageId }),
+    db.get<{ payload: string; problems: string | null }>(
+      'SELECT payload, problems FROM messages WHERE id = :id',
+      {
+        id: log.messageId,
+      },
+    ),
     db.all<AttemptRow>('SELECT * FROM attempts WHERE log_id = :id ORDER BY number', { id: log.id }),
     db.all<LogRow>(
       `SELECT ${LOG_COLUMNS} FROM ${LOG_FROM} WHERE l.message_id = :messageId AND l.id <> :id ORDER BY l.pk`,
@@ -43,6 +48,7 @@ export async function getLog(
   return {
     log,
     payload: JSON.parse(message!.payload) as unknown,
+    problems: message?.problems ? (JSON.parse(message.problems) as string[]) : [],
     attempts: attempts.map(toAttempt),
     related: related.map((r) => toLog(r, now)),
   };

@@ -70,11 +70,12 @@ export class SqliteIntake implements IntakeStore {
     payload: string,
     receivedAt: number,
     keys: string[],
+    problems: string[] | undefined,
   ): number {
     const { id } = this.#db.getSync<{ id: number }>(
-      `INSERT INTO messages (org_id, source_id, payload, received_at)
-       VALUES (:orgId, :sourceId, :payload, :receivedAt) RETURNING id`,
-      { orgId, sourceId, payload, receivedAt },
+      `INSERT INTO messages (org_id, source_id, payload, received_at, problems)
+       VALUES (:orgId, :sourceId, :payload, :receivedAt, :problems) RETURNING id`,
+      { orgId, sourceId, payload, receivedAt, problems: problems?.length ? JSON.stringify(problems) : null },
     )!;
     for (const key of keys)
       this.#db.runSync(
@@ -91,6 +92,7 @@ export class SqliteIntake implements IntakeStore {
       message.payload,
       message.receivedAt,
       message.searchKeys,
+      message.problems,
     );
     const logs = message.logs.map((log) => {
       const sequence =
@@ -136,6 +138,7 @@ export class SqliteIntake implements IntakeStore {
         query.payload,
         query.receivedAt,
         query.searchKeys,
+        query.problems,
       );
       this.#db.runSync(
         `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
