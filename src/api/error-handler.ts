@@ -61,8 +61,11 @@ export function toApiError(error: FastifyError | Error, path: string): ApiError 
 
 function expectedContentType(path: string): string {
   if (path.startsWith('/v2/auth')) return 'application/x-www-form-urlencoded';
-  // The only FHIR request with a body is a POST _search, which FHIR sends form-encoded.
-  if (path.startsWith('/fhir/')) return 'application/x-www-form-urlencoded (a FHIR _search by POST)';
+  // A POST _search is form-encoded (FHIR 3.1.0.2.2); creates and updates are FHIR JSON.
+  if (path.startsWith('/fhir/'))
+    return /\/_search(\?|$)/.test(path)
+      ? 'application/x-www-form-urlencoded (a FHIR _search by POST)'
+      : 'application/fhir+json or application/json';
   return 'application/json';
 }
 

@@ -88,7 +88,7 @@ export function registerRoutes(
     excerptBytes: config.delivery.responseExcerptBytes,
   };
   queryRoute(app, queryDeps);
-  app.register(async (fhir) => fhirRoutes(fhir, queryDeps));
+  app.register(async (fhir) => fhirRoutes(fhir, { ...queryDeps, publicUrl: config.server.publicUrl }));
   const actions = new OperatorActions({
     operators: store.operators,
     clock,

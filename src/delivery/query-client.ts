@@ -6,7 +6,7 @@ import { readBody } from './read-body.ts';
 
 export interface QueryRequest {
   destination: Destination;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   url: string;
   headers: Record<string, string>;
   body?: string;

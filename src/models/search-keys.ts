@@ -127,3 +127,16 @@ export function fhirQuerySearchKeys(query: { search: string; body?: string; id?:
   }
   return keys.list;
 }
+
+/** A FHIR resource written through (create, update): its id and its identifiers' values. */
+export function fhirResourceSearchKeys(resource: unknown): string[] {
+  const keys = new KeySet();
+  walk(resource, keys, (node, found) => {
+    if (typeof node.resourceType === 'string') found.add(node.id);
+    if (Array.isArray(node.identifier))
+      for (const identifier of node.identifier as unknown[])
+        if (identifier && typeof identifier === 'object')
+          found.add((identifier as { value?: unknown }).value);
+  });
+  return keys.list;
+}

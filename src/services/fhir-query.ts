@@ -2,19 +2,20 @@ import type { Catalog } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import { DESTINATION_STATUS_EXTENSION, operationOutcome, type OperationOutcome } from '../models/fhir.ts';
-import { fhirQuerySearchKeys } from '../models/search-keys.ts';
+import { fhirQuerySearchKeys, fhirResourceSearchKeys } from '../models/search-keys.ts';
 import { recordQueryLog, type QueryDeps } from './query.ts';
 import { NO_ANSWER } from '../delivery/query-client.ts';
 import { newId } from '../lib/ids.ts';
 
 export interface FhirRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   resourceType: string;
-  /** `_search`, or a resource id for a read. */
-  operation: { kind: 'search' } | { kind: 'read'; id: string };
+  /** A search (`GET {type}?…` or `_search`), a read, or a write-through create or update. */
+  operation:
+    { kind: 'search' } | { kind: 'read'; id: string } | { kind: 'create' } | { kind: 'update'; id: string };
   /** The raw query string, passed through unchanged. */
   search: string;
-  /** Form-encoded body of a POST `_search`, passed through unchanged. */
+  /** A POST `_search`'s form, or a create's or update's resource (JSON), passed through unchanged. */
   body?: string;
   /** `x-switchboard-destination`: picks the destination explicitly. */
   destinationId?: string;
@@ -40,12 +41,14 @@ export async function runFhirQuery(
   const { destination, fhirBaseUrl } = pickFhirDestination(deps.catalog, source, req.destinationId);
   const base = fhirBaseUrl.replace(/\/+$/, '');
   const query = req.search ? `?${req.search}` : '';
+  const { operation } = req;
   const url =
-    req.operation.kind === 'read'
-      ? `${base}/${req.resourceType}/${encodeURIComponent(req.operation.id)}${query}`
-      : req.method === 'POST'
+    operation.kind === 'read' || operation.kind === 'update'
+      ? `${base}/${req.resourceType}/${encodeURIComponent(operation.id)}${query}`
+      : operation.kind === 'search' && req.method === 'POST'
         ? `${base}/${req.resourceType}/_search${query}`
         : `${base}/${req.resourceType}${query}`;
+  const writes = operation.kind === 'create' || operation.kind === 'update';
   const logId = newId();
   const attemptId = newId();
   const receivedAt = deps.clock.now();
@@ -55,9 +58,13 @@ export async function runFhirQuery(
     url,
     headers: {
       accept: 'application/fhir+json',
-      ...(req.method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      ...(writes
+        ? { 'content-type': 'application/fhir+json' }
+        : req.method === 'POST'
+          ? { 'content-type': 'application/x-www-form-urlencoded' }
+          : {}),
     },
-    body: req.method === 'POST' ? (req.body ?? '') : undefined,
+    body: req.method === 'GET' ? undefined : (req.body ?? ''),
     logId,
     attemptId,
     timeoutMs: destination.queryTimeoutMs ?? deps.settings.syncTimeoutMs,
@@ -98,11 +105,13 @@ export async function runFhirQuery(
     eventType: `${req.resourceType}.${req.operation.kind}`,
     test: false,
     payload: JSON.stringify({ method: req.method, url, body: req.body ?? null }),
-    searchKeys: fhirQuerySearchKeys({
-      search: req.search,
-      body: req.body,
-      id: req.operation.kind === 'read' ? req.operation.id : undefined,
-    }),
+    searchKeys: writes
+      ? fhirResourceSearchKeys(JSON.parse(req.body ?? 'null'))
+      : fhirQuerySearchKeys({
+          search: req.search,
+          body: req.body,
+          id: operation.kind === 'read' ? operation.id : undefined,
+        }),
     receivedAt,
     destination,
     requestUrl: url,

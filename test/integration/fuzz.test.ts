@@ -513,7 +513,7 @@ interface Built {
 
 interface RouteDef {
   name: string;
-  method: 'GET' | 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT';
   /** The credential a valid request carries. */
   usual: string;
   /** A valid request, or (`hostile`) one with odd IDs, parameters or body. */
@@ -842,6 +842,53 @@ const ROUTES: RouteDef[] = [
       };
     },
   },
+  ...(['GET search', 'POST create', 'PUT update', 'GET metadata'] as const).map((kind): RouteDef => ({
+    name: {
+      'GET search': 'GET /fhir/R4/{org}/{env}/{Type}',
+      'POST create': 'POST /fhir/R4/{org}/{env}/{Type}',
+      'PUT update': 'PUT /fhir/R4/{org}/{env}/{Type}/{id}',
+      'GET metadata': 'GET /fhir/R4/{org}/{env}/metadata',
+    }[kind],
+    method: kind.startsWith('GET') ? 'GET' : kind.startsWith('PUT') ? 'PUT' : 'POST',
+    usual: kind === 'GET metadata' ? 'none' : 'source',
+    build(rng, org, hostile) {
+      const odd = (p: number): boolean => hostile && rng.chance(p);
+      const pathOrg = odd(0.25)
+        ? rng.pick(['other', 'nope', '..', '%2e%2e', 'ACME', '%00'])
+        : (org ?? 'acme');
+      const type = odd(0.3) ? rng.pick(['patient', 'Nope', '__proto__', 'Patient%00', '..']) : 'Patient';
+      if (kind === 'GET metadata')
+        return {
+          path: `/fhir/R4/${pathOrg}/production/metadata${odd(0.5) ? rng.pick(ODD_QUERIES) : ''}`,
+          strategy: 'fhir metadata',
+        };
+      if (kind === 'GET search')
+        return {
+          path: `/fhir/R4/${pathOrg}/production/${type}${odd(0.5) ? rng.pick(ODD_QUERIES) : `?family=${enc(randomString(rng))}`}`,
+          strategy: `fhir search ${type}`,
+        };
+      const id = odd(0.4) ? rng.pick(ODD_IDS) : 'p1';
+      const resource = {
+        resourceType: odd(0.3) ? rng.pick(['Observation', '', 7, null]) : 'Patient',
+        ...(kind === 'PUT update' ? { id: odd(0.3) ? 'other' : id } : {}),
+        name: [{ family: randomString(rng) }],
+      };
+      const body = odd(0.4)
+        ? rng.pick([
+            json(randomJson(rng)),
+            `{${rng.pick(POLLUTERS)},"resourceType":"Patient"}`,
+            '{"resourceType":',
+            '[]',
+          ])
+        : json(resource);
+      return {
+        path: `/fhir/R4/${pathOrg}/production/${type}${kind === 'PUT update' ? `/${id}` : ''}`,
+        body: Buffer.from(body),
+        type: rng.pick(['application/fhir+json', 'application/json']),
+        strategy: `fhir ${kind}: ${body.slice(0, 50)}`,
+      };
+    },
+  })),
   ...(['GET log', 'POST retry'] as const).map((kind): RouteDef => ({
     name: kind === 'GET log' ? 'GET /platform/v1/logs/{id}' : 'POST /platform/v1/logs/{id}/retry',
     method: kind === 'GET log' ? 'GET' : 'POST',
@@ -1525,9 +1572,14 @@ function successShape(sent: Sent, body: Json): string[] {
 
 /** Counts what a 200 promised to have stored. */
 function account(sent: Sent, status: number, replayed: string | null | undefined, text: string): void {
-  if (status !== 200 || !sent.org) return;
-  // A FHIR read or search (HEAD runs the GET route) leaves a log of its query.
-  if (sent.family === 'fhir') return countQuery(sent.org);
+  if (!sent.org) return;
+  // A FHIR read, search, create or update (HEAD runs the GET route) leaves a log of its query;
+  // the CapabilityStatement is Switchboard's own and leaves none.
+  if (sent.family === 'fhir') {
+    if ((status === 200 || status === 201) && !/\/metadata(\?|$)/.test(sent.path)) countQuery(sent.org);
+    return;
+  }
+  if (status !== 200) return;
   if (sent.method === 'HEAD') return;
   let body: Json;
   try {

@@ -6,6 +6,7 @@ import type { QueryDeps } from '../../services/query.ts';
 import { sourceOf, type SourceAuth } from '../auth/bearer.ts';
 import { hangUpSignal } from '../query-route.ts';
 import { FORM, fhirParams, fhirReadParams, sourceToken } from '../schemas.ts';
+import { capabilityStatement } from './capability-statement.ts';
 
 interface Params {
   org: string;
@@ -17,7 +18,10 @@ interface Params {
 const PREFIX = '/fhir/R4/:org/:env/:type';
 
 /** FHIR R4 reads and searches (SPEC 2.3). Errors are OperationOutcomes (see error-handler.ts). */
-export function fhirRoutes(app: FastifyInstance, deps: QueryDeps & { authenticate: SourceAuth }): void {
+export function fhirRoutes(
+  app: FastifyInstance,
+  deps: QueryDeps & { authenticate: SourceAuth; publicUrl?: string },
+): void {
   // A POST _search body is form-encoded (FHIR 3.1.0.2.2); it is forwarded as received.
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
@@ -27,6 +31,12 @@ export function fhirRoutes(app: FastifyInstance, deps: QueryDeps & { authenticat
       done(null, body);
     },
   );
+  // FHIR's own JSON type, parsed like application/json (same limits, same poisoning checks).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    parseJson(request, body as string, done);
+  });
   const preHandler = deps.authenticate;
 
   const handle = async (
@@ -63,14 +73,101 @@ export function fhirRoutes(app: FastifyInstance, deps: QueryDeps & { authenticat
     handle(request, reply, { ...common(request), method: 'GET', operation: { kind: 'search' } }),
   );
   const post = { ...search, summary: 'FHIR search by POST (form-encoded), proxied', consumes: [FORM] };
-  app.post<{ Params: Params }>(`${PREFIX}/_search`, { preHandler, schema: post }, (request, reply) =>
-    handle(request, reply, {
+  app.post<{ Params: Params }>(`${PREFIX}/_search`, { preHandler, schema: post }, (request, reply) => {
+    if (typeof request.body !== 'string')
+      throw new ApiError(
+        'UNSUPPORTED_CONTENT_TYPE',
+        'A FHIR _search by POST is sent as application/x-www-form-urlencoded',
+      );
+    return handle(request, reply, {
       ...common(request),
       method: 'POST',
       operation: { kind: 'search' },
       body: request.rawBody ?? '',
-    }),
+    });
+  });
+  app.get<{ Params: Params }>(
+    PREFIX,
+    {
+      preHandler,
+      schema: { ...search, summary: 'FHIR search (GET {type}?params), proxied to the destination' },
+    },
+    (request, reply) =>
+      handle(request, reply, { ...common(request), method: 'GET', operation: { kind: 'search' } }),
   );
+
+  /** A create's or update's body: one resource of the path's type, as JSON. */
+  const resourceBody = (request: FastifyRequest<{ Params: Params }>, id?: string): string => {
+    const resource = request.body as { resourceType?: unknown; id?: unknown } | undefined;
+    if (
+      !resource ||
+      typeof resource !== 'object' ||
+      Array.isArray(resource) ||
+      resource.resourceType !== request.params.type
+    )
+      throw new ApiError(
+        'INVALID_FIELD',
+        `The body must be a ${request.params.type} resource (resourceType "${request.params.type}")`,
+      );
+    if (id !== undefined && resource.id !== id)
+      throw new ApiError('INVALID_FIELD', `The resource's id must be the id in the URL (${id})`);
+    return request.rawBody ?? JSON.stringify(resource);
+  };
+  const write = {
+    tags,
+    security: sourceToken,
+    params: fhirParams,
+    consumes: ['application/fhir+json', 'application/json'],
+  };
+  app.post<{ Params: Params }>(
+    PREFIX,
+    { preHandler, schema: { ...write, summary: 'FHIR create, written through to the destination' } },
+    (request, reply) =>
+      handle(request, reply, {
+        ...common(request),
+        method: 'POST',
+        operation: { kind: 'create' },
+        body: resourceBody(request),
+      }),
+  );
+  app.put<{ Params: Params }>(
+    `${PREFIX}/:id`,
+    {
+      preHandler,
+      schema: {
+        ...write,
+        params: fhirReadParams,
+        summary: 'FHIR update, written through to the destination',
+      },
+    },
+    (request, reply) => {
+      const id = request.params.id ?? '';
+      if (!FHIR_ID.test(id))
+        throw new ApiError('INVALID_FIELD', `Invalid FHIR resource id - ${id.slice(0, 80)}`);
+      return handle(request, reply, {
+        ...common(request),
+        method: 'PUT',
+        operation: { kind: 'update', id },
+        body: resourceBody(request, id),
+      });
+    },
+  );
+
+  app.get<{ Params: { org: string; env: string } }>(
+    '/fhir/R4/:org/:env/metadata',
+    {
+      schema: {
+        summary: "Switchboard's CapabilityStatement (R4)",
+        tags,
+        params: fhirParams.omit({ type: true }),
+      },
+    },
+    async (request, reply) =>
+      reply
+        .type('application/fhir+json')
+        .send(capabilityStatement(deps.publicUrl ?? `${request.protocol}://${request.host}`, request.params)),
+  );
+
   const read = {
     summary: 'FHIR read, proxied to the destination',
     tags,
