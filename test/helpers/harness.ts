@@ -178,7 +178,10 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const clock = new ManualClock(Date.now());
   let server: Server;
   try {
-    server = await startServer(harnessConfig(options, storage), { clock, logger: createLogger('silent') });
+    server = await startServer(harnessConfig(options, storage), {
+      clock,
+      logger: createLogger(process.env.TEST_LOG_LEVEL === 'error' ? 'error' : 'silent'),
+    });
   } catch (error) {
     if (!options.storage) await storage.remove();
     throw error;

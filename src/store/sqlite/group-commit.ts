@@ -97,18 +97,21 @@ export class GroupCommit {
         return;
       }
       // One operation failed and the batch was rolled back: replay each alone, so only the
-      // failing one fails.
+      // failing one fails. Their promises settle only once every replay is over: settled in
+      // between, a caller's next step (a read) would run inside the next replay's transaction.
+      const outcomes: (() => void)[] = [];
       for (const op of batch) {
         try {
           let value: unknown;
           await this.#transaction(async () => {
             value = await op.run();
           });
-          op.resolve(value);
+          outcomes.push(() => op.resolve(value));
         } catch (failure) {
-          settle(op, failure);
+          outcomes.push(() => settle(op, failure));
         }
       }
+      for (const outcome of outcomes) outcome();
       return;
     }
     batch.forEach((op, i) => op.resolve(values[i]));
