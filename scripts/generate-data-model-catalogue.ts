@@ -10,18 +10,24 @@
  * Descriptions, examples and formats are dropped: only what validation checks is kept.
  * `test/unit/data-model-catalogue.test.ts` regenerates it and fails when the committed file differs.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { canonicalDataModel } from '../src/models/data-models.ts';
 
-export const REFERENCE = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'reference',
-  'redox-data-model-schemas',
-);
+/**
+ * Where the reference schemas are: REDOX_SCHEMAS_DIR, or `shared/reference/...` beside the
+ * checkout or beside one of its parent folders (`../shared/reference/` in the project's layout).
+ * Undefined when there is none (a clone elsewhere): the catalogue is committed, so only
+ * regenerating it needs them.
+ */
+export function findReference(): string | undefined {
+  if (process.env.REDOX_SCHEMAS_DIR) return process.env.REDOX_SCHEMAS_DIR;
+  for (let dir = join(import.meta.dirname, '..'); ; dir = dirname(dir)) {
+    const candidate = join(dirname(dir), 'shared', 'reference', 'redox-data-model-schemas');
+    if (existsSync(join(candidate, 'schemas'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
 export const OUTPUT = join(import.meta.dirname, '..', 'src', 'models', 'catalogue', 'redox-data-models.json');
 
 /** Words of Redox event names, to spell `newpatient` as `NewPatient`. */
@@ -119,24 +125,26 @@ function compact(schema: Record<string, unknown>): Node {
   return node;
 }
 
-export function generate(): string {
+export function generate(reference: string): string {
   const models: Record<string, Record<string, Node>> = {};
-  for (const dir of readdirSync(join(REFERENCE, 'schemas')).sort()) {
+  for (const dir of readdirSync(join(reference, 'schemas')).sort()) {
     const model = canonicalDataModel(dir);
     if (!model) throw new Error(`unknown data model directory "${dir}"`);
-    for (const file of readdirSync(join(REFERENCE, 'schemas', dir)).sort()) {
-      const schema = JSON.parse(readFileSync(join(REFERENCE, 'schemas', dir, file), 'utf8')) as Record<
+    for (const file of readdirSync(join(reference, 'schemas', dir)).sort()) {
+      const schema = JSON.parse(readFileSync(join(reference, 'schemas', dir, file), 'utf8')) as Record<
         string,
         unknown
       >;
       (models[model] ??= {})[eventName(file)] = compact(schema);
     }
   }
-  const notice = readFileSync(join(REFERENCE, 'LICENSE'), 'utf8').trim();
+  const notice = readFileSync(join(reference, 'LICENSE'), 'utf8').trim();
   return `${JSON.stringify({ source: 'redox-contrib/models 0.2.0 (JSON Schema draft-04), compacted by scripts/generate-data-model-catalogue.ts', license: notice, models })}\n`;
 }
 
 if (import.meta.main) {
-  writeFileSync(OUTPUT, generate());
+  const reference = findReference();
+  if (!reference) throw new Error('reference schemas not found: set REDOX_SCHEMAS_DIR');
+  writeFileSync(OUTPUT, generate(reference));
   console.log(`wrote ${OUTPUT}`);
 }

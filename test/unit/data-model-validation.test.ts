@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { generate, OUTPUT } from '../../scripts/generate-data-model-catalogue.ts';
+import { findReference, generate, OUTPUT } from '../../scripts/generate-data-model-catalogue.ts';
 import {
   MAX_PROBLEMS,
   canonicalEventType,
@@ -15,8 +15,16 @@ const problems = (payload: unknown, model: string, event: string): string[] => {
   return result.kind === 'invalid' ? result.problems : [];
 };
 
-test('the committed catalogue is what the generator makes of the reference schemas', () => {
-  assert.equal(readFileSync(OUTPUT, 'utf8'), generate(), 'run npm run generate:catalogue');
+const reference = findReference();
+
+test('the committed catalogue is what the generator makes of the reference schemas', (t) => {
+  // The schemas live outside the repository (../shared/reference/); a clone elsewhere has only
+  // the committed catalogue, which the tests below check.
+  if (!reference) return t.skip('reference schemas not found (set REDOX_SCHEMAS_DIR)');
+  assert.equal(readFileSync(OUTPUT, 'utf8'), generate(reference), 'run npm run generate:catalogue');
+});
+
+test('the committed catalogue holds every model and event of the reference', () => {
   assert.equal(eventTypesOf('PatientAdmin').length, 15);
   assert.equal(canonicalEventType('PatientAdmin', 'new patient'), 'NewPatient');
   assert.equal(canonicalEventType('SSO', 'sign-on'), 'Sign-On');
