@@ -1,4 +1,4 @@
-import { html, raw, type Html } from './html.ts';
+import { html, raw, type Html, type Interpolated } from './html.ts';
 
 /** Who is signed in, and what every page needs to render its forms. */
 export interface PageContext {
@@ -116,4 +116,20 @@ export function errorPage(ctx: PageContext | undefined, status: number, message:
       </main>`,
     );
   return page(ctx, `Error ${status}`, '', content);
+}
+
+/** A table of rows under column headings, scrolled sideways on a narrow screen. */
+export function dataTable(headings: string[], rows: Interpolated): Html {
+  return html`<div class="table">
+    <table>
+      <thead>
+        <tr>
+          ${headings.map((h) => html`<th scope="col">${h}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`;
 }

@@ -2,7 +2,7 @@ import type { Alert } from '../../models/alert.ts';
 import type { StoredAuditEntry } from '../../models/audit.ts';
 import type { Destination, Organization, Source, Subscription } from '../../models/entities.ts';
 import { html, raw, time, type Html } from '../html.ts';
-import { csrfField, type PageContext } from '../layout.ts';
+import { csrfField, dataTable, type PageContext } from '../layout.ts';
 
 const field = (id: string, label: string, extra: Html = html``, type = 'text', value = ''): Html =>
   html`<div class="field">
@@ -49,45 +49,31 @@ ${(org.alertWebhooks ?? []).join('\n')}</textarea>
 
     <section aria-labelledby="destinations">
       <h2 id="destinations">Destinations</h2>
-      <div class="table">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">ID</th>
-              <th scope="col">Name</th>
-              <th scope="col">Environment</th>
-              <th scope="col">URL</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${data.destinations.map(
-              (d) =>
-                html`<tr>
-                  <th scope="row" class="mono">${d.id}</th>
-                  <td>${d.name} ${managed(d.origin)}</td>
-                  <td>${d.environment}</td>
-                  <td class="mono">${d.url}</td>
-                  <td class="row-actions">
-                    <form method="post" action="/dashboard/config/destinations/${d.id}/verify">
-                      ${csrfField(ctx)}<button type="submit" aria-label="Verify ${d.name}">Verify</button>
-                    </form>
-                    ${
-                      d.origin === 'file'
-                        ? ''
-                        : html`<a href="/dashboard/config/destinations/${d.id}">Edit</a>
-                            <form method="post" action="/dashboard/config/destinations/${d.id}/delete">
-                              ${csrfField(ctx)}<button type="submit" aria-label="Delete ${d.name}">
-                                Delete
-                              </button>
-                            </form>`
-                    }
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>
+      ${dataTable(
+        ['ID', 'Name', 'Environment', 'URL', 'Actions'],
+        data.destinations.map(
+          (d) =>
+            html`<tr>
+              <th scope="row" class="mono">${d.id}</th>
+              <td>${d.name} ${managed(d.origin)}</td>
+              <td>${d.environment}</td>
+              <td class="mono">${d.url}</td>
+              <td class="row-actions">
+                <form method="post" action="/dashboard/config/destinations/${d.id}/verify">
+                  ${csrfField(ctx)}<button type="submit" aria-label="Verify ${d.name}">Verify</button>
+                </form>
+                ${
+                  d.origin === 'file'
+                    ? ''
+                    : html`<a href="/dashboard/config/destinations/${d.id}">Edit</a>
+                        <form method="post" action="/dashboard/config/destinations/${d.id}/delete">
+                          ${csrfField(ctx)}<button type="submit" aria-label="Delete ${d.name}">Delete</button>
+                        </form>`
+                }
+              </td>
+            </tr>`,
+        ),
+      )}
       <details>
         <summary>Create a destination</summary>
         <form method="post" action="/dashboard/config/destinations" class="grid">
@@ -102,52 +88,34 @@ ${(org.alertWebhooks ?? []).join('\n')}</textarea>
 
     <section aria-labelledby="sources">
       <h2 id="sources">Sources</h2>
-      <div class="table">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">ID</th>
-              <th scope="col">Name</th>
-              <th scope="col">Environment</th>
-              <th scope="col">Client ID</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${data.sources.map(
-              (s) =>
-                html`<tr>
-                  <th scope="row" class="mono">${s.id}</th>
-                  <td>
-                    ${s.name}
-                    ${managed(s.origin)}${s.disabled ? html` <span class="tag">disabled</span>` : ''}
-                  </td>
-                  <td>${s.environment}</td>
-                  <td class="mono">${s.clientId}</td>
-                  <td class="row-actions">
-                    ${
-                      s.origin === 'file'
-                        ? ''
-                        : html`<form method="post" action="/dashboard/config/sources/${s.id}/secret">
-                              ${csrfField(ctx)}<button
-                                type="submit"
-                                aria-label="Rotate the secret of ${s.name}"
-                              >
-                                Rotate secret
-                              </button>
-                            </form>
-                            <form method="post" action="/dashboard/config/sources/${s.id}/delete">
-                              ${csrfField(ctx)}<button type="submit" aria-label="Delete ${s.name}">
-                                Delete
-                              </button>
-                            </form>`
-                    }
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>
+      ${dataTable(
+        ['ID', 'Name', 'Environment', 'Client ID', 'Actions'],
+        data.sources.map(
+          (s) =>
+            html`<tr>
+              <th scope="row" class="mono">${s.id}</th>
+              <td>
+                ${s.name} ${managed(s.origin)}${s.disabled ? html` <span class="tag">disabled</span>` : ''}
+              </td>
+              <td>${s.environment}</td>
+              <td class="mono">${s.clientId}</td>
+              <td class="row-actions">
+                ${
+                  s.origin === 'file'
+                    ? ''
+                    : html`<form method="post" action="/dashboard/config/sources/${s.id}/secret">
+                          ${csrfField(ctx)}<button type="submit" aria-label="Rotate the secret of ${s.name}">
+                            Rotate secret
+                          </button>
+                        </form>
+                        <form method="post" action="/dashboard/config/sources/${s.id}/delete">
+                          ${csrfField(ctx)}<button type="submit" aria-label="Delete ${s.name}">Delete</button>
+                        </form>`
+                }
+              </td>
+            </tr>`,
+        ),
+      )}
       <details>
         <summary>Create a source</summary>
         <form method="post" action="/dashboard/config/sources" class="grid">
@@ -162,33 +130,21 @@ ${(org.alertWebhooks ?? []).join('\n')}</textarea>
 
     <section aria-labelledby="subscriptions">
       <h2 id="subscriptions">Subscriptions</h2>
-      <div class="table">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Source</th>
-              <th scope="col">Data model</th>
-              <th scope="col">Event types</th>
-              <th scope="col">Destination</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${data.subscriptions.map(
-              (s) =>
-                html`<tr>
-                  <td class="mono">${s.sourceId}</td>
-                  <td>${s.dataModel} ${managed(s.origin)}</td>
-                  <td>${s.eventTypes?.join(', ') ?? 'all'}</td>
-                  <td class="mono">${s.destinationId}</td>
-                  <td>
-                    ${s.origin === 'file' ? '' : html`<form method="post" action="/dashboard/config/subscriptions/${s.id}/delete">${csrfField(ctx)}<button type="submit" aria-label="Delete the subscription ${s.id}">Delete</button></form>`}
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>
+      ${dataTable(
+        ['Source', 'Data model', 'Event types', 'Destination', 'Actions'],
+        data.subscriptions.map(
+          (s) =>
+            html`<tr>
+              <td class="mono">${s.sourceId}</td>
+              <td>${s.dataModel} ${managed(s.origin)}</td>
+              <td>${s.eventTypes?.join(', ') ?? 'all'}</td>
+              <td class="mono">${s.destinationId}</td>
+              <td>
+                ${s.origin === 'file' ? '' : html`<form method="post" action="/dashboard/config/subscriptions/${s.id}/delete">${csrfField(ctx)}<button type="submit" aria-label="Delete the subscription ${s.id}">Delete</button></form>`}
+              </td>
+            </tr>`,
+        ),
+      )}
       <details>
         <summary>Create a subscription</summary>
         <form method="post" action="/dashboard/config/subscriptions" class="grid">
@@ -259,66 +215,40 @@ export function secretOnce(label: string, value: string, back: string): Html {
 
 export function alertsPage(alerts: Alert[]): Html {
   if (alerts.length === 0) return html`<p class="empty">No alert has been raised.</p>`;
-  return html`<div class="table">
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">Raised</th>
-          <th scope="col">Kind</th>
-          <th scope="col">Destination</th>
-          <th scope="col">Log</th>
-          <th scope="col">Attempts</th>
-          <th scope="col">Error</th>
-          <th scope="col">Sent</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${alerts.map(
-          (a) =>
-            html`<tr>
-              <td>${time(a.createdAt)}</td>
-              <td>${a.kind}</td>
-              <td class="mono">${a.destinationId}</td>
-              <td><a href="/dashboard/logs/${a.logId}" class="mono">${a.logId.slice(0, 13)}…</a></td>
-              <td>${a.attempts}</td>
-              <td>${a.error ?? ''}</td>
-              <td>
-                ${time(a.sentAt)}
-                ${a.channels.map((c) => html`<span class="tag">${c.channel}: ${c.ok ? 'ok' : 'failed'}</span>`)}
-              </td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-  </div>`;
+  return html`${dataTable(
+    ['Raised', 'Kind', 'Destination', 'Log', 'Attempts', 'Error', 'Sent'],
+    alerts.map(
+      (a) =>
+        html`<tr>
+          <td>${time(a.createdAt)}</td>
+          <td>${a.kind}</td>
+          <td class="mono">${a.destinationId}</td>
+          <td><a href="/dashboard/logs/${a.logId}" class="mono">${a.logId.slice(0, 13)}…</a></td>
+          <td>${a.attempts}</td>
+          <td>${a.error ?? ''}</td>
+          <td>
+            ${time(a.sentAt)}
+            ${a.channels.map((c) => html`<span class="tag">${c.channel}: ${c.ok ? 'ok' : 'failed'}</span>`)}
+          </td>
+        </tr>`,
+    ),
+  )}`;
 }
 
 export function auditPage(entries: StoredAuditEntry[], nextCursor: string | null): Html {
   if (entries.length === 0) return html`<p class="empty">Nothing yet.</p>`;
-  return html`<div class="table">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Who</th>
-            <th scope="col">Action</th>
-            <th scope="col">What</th>
-            <th scope="col">Changes</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${entries.map(
-            (e) =>
-              html`<tr>
-                <td>${time(e.at)}</td>
-                <td>${e.actor}</td>
-                <td>${e.action}</td>
-                <td>${e.resource} <span class="mono">${e.resourceId}</span></td>
-                <td><code>${JSON.stringify(e.changes)}</code></td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>
-    </div>
-    ${nextCursor ? html`<p class="pager"><a href="/dashboard/audit?cursor=${encodeURIComponent(nextCursor)}">Older entries</a></p>` : ''}`;
+  return html`${dataTable(
+    ['When', 'Who', 'Action', 'What', 'Changes'],
+    entries.map(
+      (e) =>
+        html`<tr>
+          <td>${time(e.at)}</td>
+          <td>${e.actor}</td>
+          <td>${e.action}</td>
+          <td>${e.resource} <span class="mono">${e.resourceId}</span></td>
+          <td><code>${JSON.stringify(e.changes)}</code></td>
+        </tr>`,
+    ),
+  )}
+  ${nextCursor ? html`<p class="pager"><a href="/dashboard/audit?cursor=${encodeURIComponent(nextCursor)}">Older entries</a></p>` : ''}`;
 }

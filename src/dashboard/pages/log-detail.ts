@@ -1,6 +1,6 @@
 import type { LogDetail, QueueView } from '../../models/log.ts';
 import { html, time, type Html } from '../html.ts';
-import { csrfField, type PageContext } from '../layout.ts';
+import { csrfField, dataTable, type PageContext } from '../layout.ts';
 import { logRows } from './logs.ts';
 
 type Names = (kind: 'source' | 'destination', id: string) => string;
@@ -122,35 +122,21 @@ export function logDetailPage(
       ${
         detail.attempts.length === 0
           ? html`<p class="empty">No attempt yet.</p>`
-          : html`<div class="table">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">#</th>
-                    <th scope="col">Started</th>
-                    <th scope="col">Outcome</th>
-                    <th scope="col">Status code</th>
-                    <th scope="col">Duration</th>
-                    <th scope="col">Error</th>
-                    <th scope="col">Response</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${detail.attempts.map(
-                    (a) =>
-                      html`<tr>
-                        <td>${a.number}</td>
-                        <td>${time(a.startedAt)}</td>
-                        <td>${a.outcome}</td>
-                        <td>${a.statusCode ?? '—'}</td>
-                        <td>${a.durationMs} ms</td>
-                        <td>${a.error ?? ''}</td>
-                        <td><code>${(a.responseExcerpt ?? '').slice(0, 300)}</code></td>
-                      </tr>`,
-                  )}
-                </tbody>
-              </table>
-            </div>`
+          : html`${dataTable(
+              ['#', 'Started', 'Outcome', 'Status code', 'Duration', 'Error', 'Response'],
+              detail.attempts.map(
+                (a) =>
+                  html`<tr>
+                    <td>${a.number}</td>
+                    <td>${time(a.startedAt)}</td>
+                    <td>${a.outcome}</td>
+                    <td>${a.statusCode ?? '—'}</td>
+                    <td>${a.durationMs} ms</td>
+                    <td>${a.error ?? ''}</td>
+                    <td><code>${(a.responseExcerpt ?? '').slice(0, 300)}</code></td>
+                  </tr>`,
+              ),
+            )}`
       }
     </section>
     <section aria-labelledby="payload">

@@ -1,6 +1,6 @@
 import type { Log } from '../../models/log.ts';
 import { html, queryString, raw, time, type Html } from '../html.ts';
-import { csrfField, type PageContext } from '../layout.ts';
+import { csrfField, dataTable, type PageContext } from '../layout.ts';
 
 /** The search form's values as typed (strings), kept in links and the next page's cursor. */
 export type SearchForm = Partial<
@@ -47,38 +47,24 @@ const input = (
 
 export function logRows(logs: Log[], names: (kind: 'source' | 'destination', id: string) => string): Html {
   if (logs.length === 0) return html`<p class="empty">No log matches.</p>`;
-  return html`<div class="table">
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">Log</th>
-          <th scope="col">Created</th>
-          <th scope="col">Status</th>
-          <th scope="col">Data model</th>
-          <th scope="col">Event</th>
-          <th scope="col">Source</th>
-          <th scope="col">Destination</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${logs.map(
-          (log) =>
-            html`<tr>
-              <td>
-                <a href="/dashboard/logs/${log.id}" class="mono">${log.id.slice(0, 13)}…</a
-                >${log.test ? html` <span class="tag">test</span>` : ''}
-              </td>
-              <td>${time(log.createdAt)}</td>
-              <td><span class="status ${log.status}">${statusLabel(log)}</span></td>
-              <td>${log.dataModel}</td>
-              <td>${log.eventType}</td>
-              <td>${names('source', log.sourceId)}</td>
-              <td>${log.destinationId ? names('destination', log.destinationId) : '—'}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-  </div>`;
+  return html`${dataTable(
+    ['Log', 'Created', 'Status', 'Data model', 'Event', 'Source', 'Destination'],
+    logs.map(
+      (log) =>
+        html`<tr>
+          <td>
+            <a href="/dashboard/logs/${log.id}" class="mono">${log.id.slice(0, 13)}…</a
+            >${log.test ? html` <span class="tag">test</span>` : ''}
+          </td>
+          <td>${time(log.createdAt)}</td>
+          <td><span class="status ${log.status}">${statusLabel(log)}</span></td>
+          <td>${log.dataModel}</td>
+          <td>${log.eventType}</td>
+          <td>${names('source', log.sourceId)}</td>
+          <td>${log.destinationId ? names('destination', log.destinationId) : '—'}</td>
+        </tr>`,
+    ),
+  )}`;
 }
 
 export function logsPage(

@@ -1,6 +1,6 @@
 import type { QueueView } from '../../models/log.ts';
 import { html, raw, time, type Html } from '../html.ts';
-import { csrfField, type PageContext } from '../layout.ts';
+import { csrfField, dataTable, type PageContext } from '../layout.ts';
 
 const age = (ms: number | null): string => {
   if (ms === null) return '—';
@@ -24,72 +24,56 @@ export function queuesTable(
     ${
       queues.length === 0
         ? html`<p class="empty">No destination yet.</p>`
-        : html`<div class="table">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Destination</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Depth</th>
-                  <th scope="col">Oldest queued</th>
-                  <th scope="col">Head log</th>
-                  <th scope="col">Last error</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${queues.map(
-                  ({ name, view: q }) =>
-                    html`<tr id="queue-${q.destinationId}">
-                      <th scope="row">${name} <span class="mono">(${q.destinationId})</span></th>
-                      <td>
-                        <span class="state ${q.state}">${q.state}</span
-                        >${q.paused ? html`<br /><small>by ${q.paused.by}${q.paused.reason ? html`: ${q.paused.reason}` : ''}</small>` : ''}
-                      </td>
-                      <td>${q.depth}</td>
-                      <td>${age(q.oldestQueuedAt === null ? null : now - q.oldestQueuedAt)}</td>
-                      <td>
-                        ${q.head ? html`<a href="/dashboard/logs/${q.head.id}" class="mono">${q.head.id.slice(0, 13)}…</a>` : '—'}
-                      </td>
-                      <td>
-                        ${q.lastError ? html`${time(q.lastError.at)} ${q.lastError.statusCode ? `HTTP ${q.lastError.statusCode}` : ''} ${q.lastError.error ?? ''}` : '—'}
-                      </td>
-                      <td class="queue-actions">
-                        ${
-                          q.state === 'paused'
-                            ? html`<form method="post" action="/dashboard/queues/${q.destinationId}/resume">
-                                  ${csrfField(ctx)}<button type="submit" aria-label="Resume ${name}">
-                                    Resume
-                                  </button>
-                                </form>
-                                <form
-                                  method="post"
-                                  action="/dashboard/queues/${q.destinationId}/skip"
-                                  class="skip"
-                                >
-                                  ${csrfField(ctx)}
-                                  <label for="reason-${q.destinationId}">Reason</label>
-                                  <input id="reason-${q.destinationId}" name="reason" maxlength="2000" />
-                                  <button
-                                    type="submit"
-                                    aria-label="Skip the head log of ${name}"
-                                    ${q.head ? '' : raw('disabled')}
-                                  >
-                                    Skip
-                                  </button>
-                                </form>`
-                            : html`<form method="post" action="/dashboard/queues/${q.destinationId}/pause">
-                                ${csrfField(ctx)}<button type="submit" aria-label="Pause ${name}">
-                                  Pause
-                                </button>
-                              </form>`
-                        }
-                      </td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        : html`${dataTable(
+            ['Destination', 'State', 'Depth', 'Oldest queued', 'Head log', 'Last error', 'Actions'],
+            queues.map(
+              ({ name, view: q }) =>
+                html`<tr id="queue-${q.destinationId}">
+                  <th scope="row">${name} <span class="mono">(${q.destinationId})</span></th>
+                  <td>
+                    <span class="state ${q.state}">${q.state}</span
+                    >${q.paused ? html`<br /><small>by ${q.paused.by}${q.paused.reason ? html`: ${q.paused.reason}` : ''}</small>` : ''}
+                  </td>
+                  <td>${q.depth}</td>
+                  <td>${age(q.oldestQueuedAt === null ? null : now - q.oldestQueuedAt)}</td>
+                  <td>
+                    ${q.head ? html`<a href="/dashboard/logs/${q.head.id}" class="mono">${q.head.id.slice(0, 13)}…</a>` : '—'}
+                  </td>
+                  <td>
+                    ${q.lastError ? html`${time(q.lastError.at)} ${q.lastError.statusCode ? `HTTP ${q.lastError.statusCode}` : ''} ${q.lastError.error ?? ''}` : '—'}
+                  </td>
+                  <td class="queue-actions">
+                    ${
+                      q.state === 'paused'
+                        ? html`<form method="post" action="/dashboard/queues/${q.destinationId}/resume">
+                              ${csrfField(ctx)}<button type="submit" aria-label="Resume ${name}">
+                                Resume
+                              </button>
+                            </form>
+                            <form
+                              method="post"
+                              action="/dashboard/queues/${q.destinationId}/skip"
+                              class="skip"
+                            >
+                              ${csrfField(ctx)}
+                              <label for="reason-${q.destinationId}">Reason</label>
+                              <input id="reason-${q.destinationId}" name="reason" maxlength="2000" />
+                              <button
+                                type="submit"
+                                aria-label="Skip the head log of ${name}"
+                                ${q.head ? '' : raw('disabled')}
+                              >
+                                Skip
+                              </button>
+                            </form>`
+                        : html`<form method="post" action="/dashboard/queues/${q.destinationId}/pause">
+                            ${csrfField(ctx)}<button type="submit" aria-label="Pause ${name}">Pause</button>
+                          </form>`
+                    }
+                  </td>
+                </tr>`,
+            ),
+          )}`
     }
   </div>`;
 }
