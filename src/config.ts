@@ -6,6 +6,8 @@ import {
   NO_CREDENTIALS,
   organizationSchema,
   sourceSchema,
+  SUBSCRIPTION_ROUTE,
+  subscriptionRoute,
   subscriptionSchema,
 } from './catalog/schemas.ts';
 import { parseSecretKey } from './lib/secret-box.ts';
@@ -29,6 +31,8 @@ const organizationFileSchema = organizationSchema
     unique(org.sources, 'sources', ctx);
     unique(org.destinations, 'destinations', ctx);
     org.subscriptions.forEach((s, i) => {
+      if (!subscriptionRoute(s))
+        ctx.addIssue({ code: 'custom', path: ['subscriptions', i], message: SUBSCRIPTION_ROUTE });
       if (!sources.has(s.source))
         ctx.addIssue({
           code: 'custom',

@@ -39,11 +39,18 @@ export class ApiError extends Error {
   readonly headers: Record<string, string>;
   /** Data Model API: one `Meta.Errors[]` item per text (validation problems); else the message. */
   readonly texts: string[] | undefined;
+  /** FHIR API: the element each of `texts` is about (OperationOutcome `issue[].expression`). */
+  readonly expressions: (string | undefined)[] | undefined;
 
   constructor(
     code: ErrorCode,
     text: string,
-    options: { echo?: Record<string, unknown>; headers?: Record<string, string>; texts?: string[] } = {},
+    options: {
+      echo?: Record<string, unknown>;
+      headers?: Record<string, string>;
+      texts?: string[];
+      expressions?: (string | undefined)[];
+    } = {},
   ) {
     super(text);
     this.code = code;
@@ -51,6 +58,7 @@ export class ApiError extends Error {
     this.echo = options.echo ?? {};
     this.headers = options.headers ?? {};
     this.texts = options.texts;
+    this.expressions = options.expressions;
   }
 }
 

@@ -18,9 +18,7 @@ export function endpointRoute(app: FastifyInstance, deps: AcceptDeps & { authent
     headers: z.object({ 'idempotency-key': z.string().optional() }),
   };
   app.post('/endpoint', { preHandler: deps.authenticate, schema }, async (request, reply) => {
-    const header = request.headers['idempotency-key'];
-    if (header !== undefined && (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)))
-      throw new ApiError('INVALID_FIELD', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
+    const header = idempotencyKeyOf(request.headers['idempotency-key']);
     const { json, replayed } = await acceptMessage(deps, sourceOf(request), {
       body: request.body,
       rawBody: request.rawBody ?? '',
@@ -29,4 +27,11 @@ export function endpointRoute(app: FastifyInstance, deps: AcceptDeps & { authent
     if (header !== undefined) reply.header('idempotent-replayed', String(replayed));
     return reply.type('application/json').send(json);
   });
+}
+
+/** The request's Idempotency-Key, checked (SPEC 2.2; also FHIR `$process-message`). */
+export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
+  if (header !== undefined && (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)))
+    throw new ApiError('INVALID_FIELD', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
+  return header;
 }

@@ -84,12 +84,17 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   const path = pathOf(request.url);
   if (path.startsWith('/v2/auth') || path.startsWith('/auth/') || path.startsWith('/.well-known/'))
     return reply.send({ error: oauthCode(error.code), error_description: error.message });
-  if (path.startsWith('/fhir/'))
-    return reply
-      .type('application/fhir+json')
-      .send(
-        operationOutcome(error.status >= 500 ? 'fatal' : 'error', issueCodeFor(error.status), error.message),
-      );
+  if (path.startsWith('/fhir/')) {
+    const severity = error.status >= 500 ? 'fatal' : 'error';
+    const code = issueCodeFor(error.status);
+    const outcome = operationOutcome(severity, code, error.message);
+    if (error.texts)
+      outcome.issue = error.texts.map((text, i) => {
+        const expression = error.expressions?.[i];
+        return { severity, code, details: { text }, ...(expression ? { expression: [expression] } : {}) };
+      });
+    return reply.type('application/fhir+json').send(outcome);
+  }
   if (
     path.startsWith('/platform/') ||
     path.startsWith('/healthz') ||

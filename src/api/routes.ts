@@ -6,6 +6,7 @@ import { legacyAuthRoutes } from './auth/legacy-routes.ts';
 import { metadataRoute } from './auth/metadata-route.ts';
 import { tokenRoute } from './auth/token-route.ts';
 import { endpointRoute } from './endpoint-route.ts';
+import type { AcceptDeps } from '../services/accept.ts';
 import { fhirRoutes } from './fhir/fhir-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { metricsRoute } from './metrics-route.ts';
@@ -66,17 +67,17 @@ export function registerRoutes(
       refreshSeconds: config.server.refreshTokenSeconds,
     });
   });
-  endpointRoute(app, {
+  const acceptDeps: AcceptDeps = {
     intake: store.intake,
     catalog,
     clock,
-    authenticate,
     onAccepted: (source, pending) => {
       deps.metrics.accepted(source.orgId, source.id);
       if (pending) deps.wakeDelivery();
     },
     idempotencyWindowMs: config.server.idempotencyWindowMs,
-  });
+  };
+  endpointRoute(app, { ...acceptDeps, authenticate });
   const queryDeps = {
     intake: store.intake,
     catalog,
@@ -88,7 +89,9 @@ export function registerRoutes(
     excerptBytes: config.delivery.responseExcerptBytes,
   };
   queryRoute(app, queryDeps);
-  app.register(async (fhir) => fhirRoutes(fhir, { ...queryDeps, publicUrl: config.server.publicUrl }));
+  app.register(async (fhir) =>
+    fhirRoutes(fhir, { ...queryDeps, publicUrl: config.server.publicUrl, accept: acceptDeps }),
+  );
   const actions = new OperatorActions({
     operators: store.operators,
     clock,

@@ -47,12 +47,39 @@ export const subscriptionSchema = z.strictObject({
   /** Given or derived (config file: from its source, data model and destination). */
   id: resourceId.optional(),
   source: resourceId,
-  dataModel: z.string().refine((name) => canonicalDataModel(name) !== undefined, {
-    error: (issue) => `unknown data model "${String(issue.input)}"`,
-  }),
+  dataModel: z
+    .string()
+    .refine((name) => canonicalDataModel(name) !== undefined, {
+      error: (issue) => `unknown data model "${String(issue.input)}"`,
+    })
+    .optional(),
   eventTypes: z.array(z.string().min(1)).optional(),
+  /** FHIR messages instead: event codes (`system|code` or `code`) or event URIs (SPEC 2.3). */
+  fhirEvents: z.array(z.string().min(1).max(1_000)).min(1).optional(),
   destination: resourceId,
 });
+
+/** FHIR messages are routed as the data model `FHIR`, their events as its event types. */
+export const FHIR_DATA_MODEL = 'FHIR';
+
+/**
+ * What a subscription routes: a data model (with its event types, or all), or FHIR messages
+ * by event. Exactly one of `dataModel` and `fhirEvents`; undefined when that does not hold.
+ */
+export function subscriptionRoute(
+  input: SubscriptionInput,
+): { dataModel: string; eventTypes?: string[] } | undefined {
+  if (input.fhirEvents && !input.dataModel && !input.eventTypes)
+    return { dataModel: FHIR_DATA_MODEL, eventTypes: input.fhirEvents };
+  if (input.dataModel && !input.fhirEvents)
+    return {
+      dataModel: canonicalDataModel(input.dataModel) ?? input.dataModel,
+      ...(input.eventTypes ? { eventTypes: input.eventTypes } : {}),
+    };
+  return undefined;
+}
+
+export const SUBSCRIPTION_ROUTE = 'needs either dataModel (with eventTypes, or all of them) or fhirEvents';
 
 /** An organization's own fields (the config file adds its keys, sources, ... beside them). */
 export const organizationSchema = z.strictObject({

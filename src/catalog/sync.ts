@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.ts';
+import { FHIR_DATA_MODEL, subscriptionRoute } from './schemas.ts';
 import { canonicalDataModel } from '../models/data-models.ts';
 import type { Source } from '../models/entities.ts';
 import { digestKey, hashSecret, verifySecret } from '../lib/secrets.ts';
@@ -57,16 +58,18 @@ export async function syncConfiguredCatalog(store: CatalogStore, config: Config)
       input.sources.push(source);
     }
     for (const d of org.destinations) input.destinations.push({ orgId: org.id, ...d });
-    for (const s of org.subscriptions)
+    for (const s of org.subscriptions) {
+      // The config schema checked that each has a route.
+      const route = subscriptionRoute(s) ?? { dataModel: s.dataModel ?? FHIR_DATA_MODEL };
       input.subscriptions.push({
         orgId: org.id,
-        id: s.id ?? fileSubscriptionId(s.source, s.dataModel, s.destination),
+        id: s.id ?? fileSubscriptionId(s.source, route.dataModel, s.destination),
         sourceId: s.source,
-        // Unknown names are kept as written: they simply never match a message.
-        dataModel: canonicalDataModel(s.dataModel) ?? s.dataModel,
-        eventTypes: s.eventTypes,
+        dataModel: route.dataModel,
+        eventTypes: route.eventTypes,
         destinationId: s.destination,
       });
+    }
   }
   await store.syncCatalog(input);
 }

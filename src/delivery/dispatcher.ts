@@ -261,6 +261,7 @@ export class Dispatcher {
         sequence: log.sequence,
         receivedAt: log.receivedAt,
         body: log.payload,
+        contentType: log.contentType,
         timeoutMs: destination.timeoutMs ?? settings.asyncTimeoutMs,
         signal: this.#shutdown.signal,
         now: startedAt,

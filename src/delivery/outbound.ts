@@ -13,6 +13,8 @@ export interface OutboundRequest {
   sequence: number;
   receivedAt: number;
   body: string;
+  /** Of the body; `application/json` when not given. */
+  contentType?: string;
   timeoutMs: number;
   /** Aborted when the engine shuts down; the attempt is then not recorded. */
   signal: AbortSignal;
@@ -87,7 +89,7 @@ export class Outbound {
 export function deliveryHeaders(req: OutboundRequest): Record<string, string> {
   const { destination } = req;
   const headers: Record<string, string> = {
-    'content-type': 'application/json',
+    'content-type': req.contentType ?? 'application/json',
     'user-agent': 'Switchboard',
     'x-switchboard-log-id': req.logId,
     'x-switchboard-attempt-id': req.attemptId,

@@ -36,6 +36,8 @@ export interface OperationOutcomeIssue {
   code: string;
   details?: { text: string };
   diagnostics?: string;
+  /** FHIRPath of each element the issue is about, e.g. `Bundle.entry[1].resource.birthDate`. */
+  expression?: string[];
 }
 
 export interface OperationOutcome {

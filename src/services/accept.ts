@@ -1,5 +1,4 @@
 import { checkPayload } from './payload-validation.ts';
-import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.ts';
 import { ApiError } from '../errors.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -7,7 +6,7 @@ import type { Destination, Source } from '../models/entities.ts';
 import { checkMeta, echoMeta } from '../models/meta.ts';
 import { dataModelSearchKeys } from '../models/search-keys.ts';
 import type { IntakeStore, NewLog } from '../store/roles/intake-store.ts';
-import { newId } from '../lib/ids.ts';
+import { storeMessage } from './store-message.ts';
 
 export interface AcceptDeps {
   intake: IntakeStore;
@@ -43,66 +42,32 @@ export async function acceptMessage(
   );
   const echo = (request.body as { Meta: Record<string, unknown> }).Meta;
   const destinations = route(deps.catalog, source, dataModel, meta.EventType, meta.Destinations, echo);
-  const logs: NewLog[] =
-    destinations.length > 0
-      ? destinations.map((d) => ({
-          id: newId(),
-          destinationId: d.id,
-          status: 'pending',
-          firstAttemptId: newId(),
-        }))
-      : [
-          {
-            id: newId(),
-            destinationId: null,
-            status: 'filtered',
-            firstAttemptId: null,
-            failedReason: 'No subscription matched this source, data model and event type',
-          },
-        ];
   // Everything of the answer but the IDs the store assigns; kept with an idempotency key.
-  const answer: AnswerParts = {
-    head: {
-      DataModel: meta.DataModel,
-      EventType: meta.EventType,
-      ...(meta.EventDateTime !== undefined ? { EventDateTime: meta.EventDateTime } : {}),
-      Test: meta.Test,
-      Source: { ID: source.id, Name: source.name },
-      Destinations: destinations.map((d) => ({ ID: d.id, Name: d.name })),
-    },
-    tail: { Logs: logs.map((l) => ({ ID: l.id, AttemptID: l.firstAttemptId })), Errors: [] },
-  };
-  const now = deps.clock.now();
-  const result = await deps.intake.acceptMessage({
-    orgId: source.orgId,
-    sourceId: source.id,
-    type: 'send',
+  const answer = (logs: NewLog[]): string =>
+    JSON.stringify({
+      head: {
+        DataModel: meta.DataModel,
+        EventType: meta.EventType,
+        ...(meta.EventDateTime !== undefined ? { EventDateTime: meta.EventDateTime } : {}),
+        Test: meta.Test,
+        Source: { ID: source.id, Name: source.name },
+        Destinations: destinations.map((d) => ({ ID: d.id, Name: d.name })),
+      },
+      tail: { Logs: logs.map((l) => ({ ID: l.id, AttemptID: l.firstAttemptId })), Errors: [] },
+    } satisfies AnswerParts);
+  const stored = await storeMessage(deps, source, {
     dataModel,
     eventType: meta.EventType,
     test: meta.Test,
-    payload: request.rawBody,
+    rawBody: request.rawBody,
     searchKeys: dataModelSearchKeys(request.body),
-    ...(problems.length ? { problems } : {}),
-    receivedAt: now,
-    logs,
-    idempotency:
-      request.idempotencyKey === undefined
-        ? undefined
-        : {
-            key: request.idempotencyKey,
-            fingerprint: createHash('sha256').update(request.rawBody).digest('base64url'),
-            since: now - deps.idempotencyWindowMs,
-            answer: JSON.stringify(answer),
-          },
+    problems,
+    destinations,
+    ...(request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey }),
+    answer,
+    echo: { DataModel: meta.DataModel, EventType: meta.EventType },
   });
-  if (result.kind === 'conflict')
-    throw new ApiError('IDEMPOTENCY_CONFLICT', 'Idempotency-Key was already used with a different body', {
-      echo: { DataModel: meta.DataModel, EventType: meta.EventType },
-    });
-  if (result.kind === 'replayed')
-    return { json: render(JSON.parse(result.answer) as AnswerParts, result), replayed: true };
-  deps.onAccepted(source, destinations.length > 0);
-  return { json: render(answer, result), replayed: false };
+  return { json: render(JSON.parse(stored.answer) as AnswerParts, stored), replayed: stored.replayed };
 }
 
 interface AnswerParts {

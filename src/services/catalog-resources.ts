@@ -1,11 +1,11 @@
 import type { z } from 'zod';
+import { FHIR_DATA_MODEL, SUBSCRIPTION_ROUTE, subscriptionRoute } from '../catalog/schemas.ts';
 import type {
   destinationSchema,
   organizationSchema,
   sourceSchema,
   subscriptionSchema,
 } from '../catalog/schemas.ts';
-import { canonicalDataModel } from '../models/data-models.ts';
 import type { Destination, Organization, Source, Subscription } from '../models/entities.ts';
 import { ApiError } from '../errors.ts';
 import { parseInput } from '../lib/parse-input.ts';
@@ -108,6 +108,8 @@ export function destinationOf(orgId: string, input: z.infer<typeof destinationSc
 }
 
 export function subscriptionInput(s: Subscription): z.input<typeof subscriptionSchema> {
+  if (s.dataModel === FHIR_DATA_MODEL)
+    return strip({ id: s.id, source: s.sourceId, fhirEvents: s.eventTypes, destination: s.destinationId });
   return strip({
     id: s.id,
     source: s.sourceId,
@@ -122,12 +124,14 @@ export function subscriptionOf(
   id: string,
   input: z.infer<typeof subscriptionSchema>,
 ): Subscription {
+  const route = subscriptionRoute(input);
+  if (!route) throw new ApiError('INVALID_FIELD', `Invalid parameter dataModel: ${SUBSCRIPTION_ROUTE}`);
   return strip({
     orgId,
     id,
     sourceId: input.source,
-    dataModel: canonicalDataModel(input.dataModel) ?? input.dataModel,
-    eventTypes: input.eventTypes,
+    dataModel: route.dataModel,
+    eventTypes: route.eventTypes,
     destinationId: input.destination,
   });
 }

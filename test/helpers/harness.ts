@@ -32,7 +32,12 @@ export interface HarnessOptions {
   /** More settings of organization `acme` (e.g. `rateLimit`). */
   acme?: Record<string, unknown>;
   /** More subscriptions of source `ehr`. */
-  extraSubscriptions?: { dataModel: string; destination: string; eventTypes?: string[] }[];
+  extraSubscriptions?: {
+    dataModel?: string;
+    destination: string;
+    eventTypes?: string[];
+    fhirEvents?: string[];
+  }[];
   /**
    * Destinations of organization `other` (default: one unreachable `private`), and those its
    * source `ehr` subscribes to PatientAdmin (default: none).

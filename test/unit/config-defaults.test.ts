@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadConfig, type Config } from '../../src/config.ts';
+import { loadConfig, parseConfig, type Config } from '../../src/config.ts';
 
 const MB = 1024 * 1024;
 const S = 1_000;
@@ -51,4 +51,24 @@ test('a file that sets a few keys of a section keeps the defaults of the rest', 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a subscription routes a data model or FHIR events, never both or neither', () => {
+  const org = (subscription: Record<string, unknown>) => ({
+    organizations: [
+      {
+        id: 'acme',
+        name: 'Acme',
+        sources: [
+          { id: 'ehr', name: 'EHR', environment: 'production', clientId: 'c', clientSecret: 'x'.repeat(16) },
+        ],
+        destinations: [{ id: 'app', name: 'App', environment: 'production', url: 'http://127.0.0.1:9/x' }],
+        subscriptions: [{ source: 'ehr', destination: 'app', ...subscription }],
+      },
+    ],
+  });
+  assert.ok(parseConfig(org({ fhirEvents: ['admit-notification'] })));
+  assert.ok(parseConfig(org({ dataModel: 'PatientAdmin' })));
+  for (const bad of [{}, { dataModel: 'PatientAdmin', fhirEvents: ['x'] }])
+    assert.throws(() => parseConfig(org(bad)), /organizations\.0\.subscriptions\.0: needs either dataModel/);
 });

@@ -7,6 +7,9 @@ import { sourceOf, type SourceAuth } from '../auth/bearer.ts';
 import { hangUpSignal } from '../query-route.ts';
 import { FORM, fhirParams, fhirReadParams, sourceToken } from '../schemas.ts';
 import { capabilityStatement } from './capability-statement.ts';
+import { idempotencyKeyOf } from '../endpoint-route.ts';
+import { acceptFhirMessage } from '../../services/fhir-message.ts';
+import type { AcceptDeps } from '../../services/accept.ts';
 
 interface Params {
   org: string;
@@ -20,7 +23,7 @@ const PREFIX = '/fhir/R4/:org/:env/:type';
 /** FHIR R4 reads and searches (SPEC 2.3). Errors are OperationOutcomes (see error-handler.ts). */
 export function fhirRoutes(
   app: FastifyInstance,
-  deps: QueryDeps & { authenticate: SourceAuth; publicUrl?: string },
+  deps: QueryDeps & { authenticate: SourceAuth; publicUrl?: string; accept: AcceptDeps },
 ): void {
   // A POST _search body is form-encoded (FHIR 3.1.0.2.2); it is forwarded as received.
   app.addContentTypeParser(
@@ -150,6 +153,33 @@ export function fhirRoutes(
         operation: { kind: 'update', id },
         body: resourceBody(request, id),
       });
+    },
+  );
+
+  app.post<{ Params: { org: string; env: string } }>(
+    '/fhir/R4/:org/:env/Bundle/$process-message',
+    {
+      preHandler,
+      schema: {
+        summary: 'A FHIR message (Bundle of type message): stored and delivered like /endpoint',
+        tags,
+        security: sourceToken,
+        params: fhirParams.omit({ type: true }),
+        consumes: ['application/fhir+json', 'application/json'],
+      },
+    },
+    async (request, reply) => {
+      const source = sourceOf(request);
+      if (source.orgId !== request.params.org || source.environment !== request.params.env)
+        throw new ApiError('NOT_FOUND', 'No such FHIR endpoint for this client');
+      const key = idempotencyKeyOf(request.headers['idempotency-key']);
+      const { outcome, replayed } = await acceptFhirMessage(deps.accept, source, {
+        body: request.body,
+        rawBody: request.rawBody ?? '',
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+      });
+      if (key !== undefined) reply.header('idempotent-replayed', String(replayed));
+      return reply.type('application/fhir+json').send(outcome);
     },
   );
 

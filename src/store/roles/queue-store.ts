@@ -56,6 +56,8 @@ export interface DeliveryLog {
   nextAttemptAt: number;
   receivedAt: number;
   payload: string;
+  /** `application/json`, or `application/fhir+json` for a FHIR message. */
+  contentType: string;
 }
 
 /**

@@ -11,7 +11,7 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
   const mark = await db.get<{ pending_from: number }>(QUEUE_MARK, { ...queue });
   if (!mark) return [];
   const logs = fromMark(
-    'l.id, l.message_id, l.org_id, l.destination_id, l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at',
+    'l.id, l.message_id, l.org_id, l.destination_id, l.data_model, l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at',
     ':take',
     true,
   );
@@ -32,6 +32,8 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
     nextAttemptAt: Number(r.next_attempt_at),
     receivedAt: Number(r.received_at),
     payload: r.payload as string,
+    // A FHIR message goes out as it came in (SPEC 2.3).
+    contentType: r.data_model === 'FHIR' ? 'application/fhir+json' : 'application/json',
   }));
 }
 
