@@ -8,9 +8,9 @@ import { waitFor } from '../helpers/wait.ts';
 
 /**
  * A common FHIR client, fhir-kit-client, with its defaults against Switchboard's FHIR API
- * (SPEC 2.3): the standard search `GET {type}?params`, read, create, update and the
- * CapabilityStatement; writes go through to the destination's FHIR base as sent, and its
- * errors come back as an OperationOutcome with its status.
+ * (SPEC 2.3): the standard search `GET {type}?params`, read, create, update, the
+ * CapabilityStatement and `operation('process-message')`. Writes go through to the destination's
+ * FHIR base as sent, and its errors come back as an OperationOutcome with its status.
  */
 
 interface Seen {
@@ -53,6 +53,7 @@ before(async () => {
       if (req.method === 'POST' && url.pathname === '/fhir/Patient')
         return send(201, { ...(JSON.parse(body) as object), id: 'new-1' });
       if (req.method === 'PUT' && url.pathname === '/fhir/Patient/123') return send(200, JSON.parse(body));
+      if (req.method === 'POST' && url.pathname === '/fhir/messages') return send(200, {});
       if (req.method === 'PUT')
         return send(422, {
           resourceType: 'OperationOutcome',
@@ -63,7 +64,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => fhir.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(fhir.address() as AddressInfo).port}/fhir`;
-  h = await startHarness({ destinations: [{ id: 'ehr-fhir', url: `${base}/unused`, fhirBaseUrl: base }] });
+  h = await startHarness({ destinations: [{ id: 'ehr-fhir', url: `${base}/messages`, fhirBaseUrl: base }] });
   client = new Client({ baseUrl: `${h.url}/fhir/R4/acme/production`, bearerToken: await h.token() });
 });
 
@@ -161,4 +162,34 @@ test("capabilityStatement: Switchboard's own, R4, with the token endpoint", asyn
     ['read', 'search-type', 'create', 'update'],
   );
   assert.match(JSON.stringify(statement.rest[0]!.security), /\/v2\/auth\/token/);
+  assert.match(JSON.stringify(statement.rest[0]), /process-message/);
+});
+
+test("operation('process-message'): the message is accepted and delivered", async () => {
+  const message = {
+    resourceType: 'Bundle',
+    type: 'message',
+    entry: [
+      {
+        resource: {
+          resourceType: 'MessageHeader',
+          eventCoding: { system: 'urn:events', code: 'admit' },
+          destination: [{ endpoint: 'ehr-fhir' }],
+          source: { endpoint: 'urn:ehr' },
+        },
+      },
+    ],
+  };
+  const outcome = (await client.operation({
+    name: 'process-message',
+    resourceType: 'Bundle',
+    method: 'POST',
+    input: message,
+  })) as unknown as { resourceType: string; issue: { severity: string }[] };
+  assert.equal(outcome.resourceType, 'OperationOutcome');
+  assert.equal(outcome.issue[0]?.severity, 'information');
+  await waitFor(() => seen.some((s) => s.url === '/fhir/messages'), 5_000, 'the message delivered');
+  const delivered = seen.find((s) => s.url === '/fhir/messages')!;
+  assert.equal(delivered.contentType, 'application/fhir+json');
+  assert.equal(JSON.parse(delivered.body).type, 'message');
 });

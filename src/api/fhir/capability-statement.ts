@@ -42,6 +42,12 @@ export function capabilityStatement(
             },
           ],
         },
+        operation: [
+          {
+            name: 'process-message',
+            definition: 'http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message',
+          },
+        ],
         resource: [...FHIR_RESOURCE_TYPES].sort().map((type) => ({
           type,
           interaction: [{ code: 'read' }, { code: 'search-type' }, { code: 'create' }, { code: 'update' }],
