@@ -5,11 +5,13 @@
 import { printAccept, runAccept } from './accept.ts';
 import { printBacklog, runBacklog } from './backlog.ts';
 import { printHistory, runHistory } from './history.ts';
+import { printFhirValidation, runFhirValidation } from './fhir-validation.ts';
 import { printDelivery, runDelivery } from './delivery.ts';
 import { printPostgres, runPostgres } from './postgres.ts';
 import { printQueryLatency, runQueryLatency } from './query-latency.ts';
 
 console.log(`Switchboard benchmarks on ${process.version}, ${(await import('node:os')).cpus().length} cores`);
+printFhirValidation(await runFhirValidation());
 printAccept(await runAccept());
 printDelivery(await runDelivery());
 printQueryLatency(await runQueryLatency());

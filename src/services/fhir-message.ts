@@ -5,6 +5,10 @@ import type { OperationOutcome } from '../models/fhir.ts';
 import { fhirResourceSearchKeys } from '../models/search-keys.ts';
 import type { AcceptDeps } from './accept.ts';
 import { storeMessage } from './store-message.ts';
+import { validateFhir } from '../models/fhir-validation.ts';
+
+/** Issues answered for one Bundle, at most (as for Data Model payloads). */
+const MAX_ISSUES = 20;
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
@@ -61,6 +65,9 @@ export async function acceptFhirMessage(
   request: { body: unknown; rawBody: string; idempotencyKey?: string },
 ): Promise<{ outcome: OperationOutcome; replayed: boolean }> {
   const header = messageHeader(request.body);
+  const problems = await validateFhir(request.body);
+  if (problems.length > 0)
+    refuse(problems.slice(0, MAX_ISSUES).map((p): [string, string] => [p.expression ?? 'Bundle', p.text]));
   const keys = eventKeys(header);
   const destinations = route(deps, source, header, keys);
   const stored = await storeMessage(deps, source, {

@@ -118,7 +118,7 @@ test("MessageHeader.destination names destinations; one that is not the organiza
   assert.equal(named.status, 200);
   await waitFor(() => app.received.length === 1, 5_000, 'to the named destination');
   assert.equal(app.received[0]!.json.resourceType, 'Bundle');
-  const unknown = await post(bundle(5, { destination: [{ name: 'nope' }] }));
+  const unknown = await post(bundle(5, { destination: [{ endpoint: 'nope' }] }));
   assert.equal(unknown.status, 404);
   assert.equal(unknown.body.resourceType, 'OperationOutcome');
 });
@@ -151,6 +151,28 @@ test('a Bundle that is not a message is 400 naming the element, and nothing is s
       `${expression}: ${JSON.stringify(res.body.issue)}`,
     );
   }
+  // R4 itself: a bad date, an element R4 does not have, a value of the wrong type.
+  const invalid = bundle(9);
+  (invalid.entry as { resource: Record<string, unknown> }[])[1]!.resource = {
+    resourceType: 'Patient',
+    birthDate: '1970-13-45',
+    nickname: 'Ada',
+    identifier: [{ value: 42 }],
+  };
+  const r4 = await post(invalid);
+  assert.equal(r4.status, 400);
+  const expressions = r4.body.issue.flatMap((i: { expression?: string[] }) => i.expression ?? []);
+  for (const path of [
+    'Bundle.entry[1].resource.birthDate',
+    'Bundle.entry[1].resource.nickname',
+    'Bundle.entry[1].resource.identifier[0].value',
+  ])
+    assert.ok(expressions.includes(path), `${path} in ${JSON.stringify(expressions)}`);
+  const noSource = bundle(10);
+  delete ((noSource.entry as { resource: Record<string, unknown> }[])[0]!.resource as Record<string, unknown>)
+    .source;
+  const missing = await post(noSource);
+  assert.equal(missing.status, 400, 'MessageHeader.source is required in R4');
   assert.equal((await post('{"resourceType":')).status, 400);
   assert.equal((await h.platform('GET', '/platform/v1/logs?limit=500')).body.logs.length, before);
 });
