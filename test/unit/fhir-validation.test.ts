@@ -19,6 +19,11 @@ test('R4 rules: formats, unknown elements, types and required elements are named
   ]);
   assert.deepEqual(await expressions({ resourceType: 'Patient', id: 'has space' }), ['Patient.id']);
   assert.deepEqual(await expressions({ resourceType: 'Patient', colour: 'blue' }), ['Patient.colour']);
+  assert.deepEqual(
+    await expressions({ resourceType: 'Patient', gender: ' female' }),
+    ['Patient.gender'],
+    'code format',
+  );
   assert.deepEqual(await expressions({ resourceType: 'Patient', active: 'yes' }), ['Patient.active']);
   assert.deepEqual(await expressions({ resourceType: 'Observation', code: { text: 'x' } }), [
     'Observation.status',
