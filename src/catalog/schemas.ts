@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { canonicalDataModel } from '../models/data-models.ts';
+import { isOrderingKeyPath } from '../models/ordering-key.ts';
 
 /**
  * One schema per catalog resource, shared by the config file's loader (`config.ts`) and the
@@ -41,6 +42,15 @@ export const destinationSchema = z.strictObject({
   queryTimeoutMs: ms.min(1).optional(),
   retryInitialDelayMs: ms.optional(),
   retryMaxDelayMs: ms.optional(),
+  /** RFC 9535 JSONPath of an ordering key (SPEC 5.2), e.g. `$.Patient.Identifiers[0].ID`. */
+  orderingKey: z
+    .string()
+    .min(1)
+    .max(1_000)
+    .refine(isOrderingKeyPath, { message: 'is not a valid RFC 9535 JSONPath' })
+    .optional(),
+  /** Ordering keys in flight at once; 1 (strict FIFO) when not set. */
+  maxInFlight: z.number().int().min(1).max(1_000).optional(),
 });
 
 export const subscriptionSchema = z.strictObject({

@@ -262,6 +262,7 @@ export class Dispatcher {
         receivedAt: log.receivedAt,
         body: log.payload,
         contentType: log.contentType,
+        ...(log.orderingKey === undefined ? {} : { orderingKey: log.orderingKey }),
         timeoutMs: destination.timeoutMs ?? settings.asyncTimeoutMs,
         signal: this.#shutdown.signal,
         now: startedAt,

@@ -15,6 +15,8 @@ export interface OutboundRequest {
   body: string;
   /** Of the body; `application/json` when not given. */
   contentType?: string;
+  /** The log's ordering key, sent as `x-switchboard-ordering-key`. */
+  orderingKey?: string;
   timeoutMs: number;
   /** Aborted when the engine shuts down; the attempt is then not recorded. */
   signal: AbortSignal;
@@ -97,6 +99,8 @@ export function deliveryHeaders(req: OutboundRequest): Record<string, string> {
     'x-switchboard-sequence': String(req.sequence),
     'x-switchboard-received-at': new Date(req.receivedAt).toISOString(),
   };
+  if (req.orderingKey !== undefined)
+    headers['x-switchboard-ordering-key'] = encodeURIComponent(req.orderingKey);
   if (destination.verificationToken) {
     headers['verification-token'] = destination.verificationToken;
     headers.authorization = `Bearer ${destination.verificationToken}`;

@@ -48,6 +48,10 @@ export interface Destination {
   queryTimeoutMs?: number;
   retryInitialDelayMs?: number;
   retryMaxDelayMs?: number;
+  /** RFC 9535 JSONPath of the payload's ordering key (SPEC 5.2); none: strict FIFO. */
+  orderingKey?: string;
+  /** Keys in flight at once (with an `orderingKey`); 1 when not set. */
+  maxInFlight?: number;
   origin?: Origin;
 }
 

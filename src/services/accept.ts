@@ -60,6 +60,7 @@ export async function acceptMessage(
     eventType: meta.EventType,
     test: meta.Test,
     rawBody: request.rawBody,
+    payload: request.body,
     searchKeys: dataModelSearchKeys(request.body),
     problems,
     destinations,

@@ -75,6 +75,7 @@ export async function acceptFhirMessage(
     eventType: keys[0] ?? 'unknown',
     test: false,
     rawBody: request.rawBody,
+    payload: request.body,
     searchKeys: fhirResourceSearchKeys(request.body),
     destinations,
     ...(request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey }),

@@ -4,6 +4,7 @@ import { newId } from '../lib/ids.ts';
 import type { Destination, Source } from '../models/entities.ts';
 import type { NewLog } from '../store/roles/intake-store.ts';
 import type { AcceptDeps } from './accept.ts';
+import { orderingKeyOf } from '../models/ordering-key.ts';
 
 /** A message once routed: what `storeMessage` writes for both the Data Model and FHIR APIs. */
 export interface RoutedMessage {
@@ -12,6 +13,8 @@ export interface RoutedMessage {
   test: boolean;
   /** The payload as received, stored and delivered byte for byte. */
   rawBody: string;
+  /** The same, parsed: where destinations' ordering keys are read from. */
+  payload: unknown;
   searchKeys: string[];
   problems?: string[];
   destinations: Destination[];
@@ -47,6 +50,9 @@ export async function storeMessage(
           destinationId: d.id,
           status: 'pending',
           firstAttemptId: newId(),
+          ...(d.orderingKey === undefined
+            ? {}
+            : { orderingKey: orderingKeyOf(d.orderingKey, message.payload) }),
         }))
       : [
           {

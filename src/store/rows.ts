@@ -198,6 +198,8 @@ export function toCatalog(rows: CatalogRows): CatalogSnapshot {
       queryTimeoutMs: optNum(r.query_timeout_ms),
       retryInitialDelayMs: optNum(r.retry_initial_delay_ms),
       retryMaxDelayMs: optNum(r.retry_max_delay_ms),
+      orderingKey: opt<string>(r.ordering_key),
+      maxInFlight: optNum(r.max_in_flight),
       origin: origin(r),
     })),
     subscriptions: rows.subscriptions.map((r) => ({

@@ -20,6 +20,8 @@ export interface HarnessDestination {
   timeoutMs?: number;
   queryTimeoutMs?: number;
   fhirBaseUrl?: string;
+  orderingKey?: string;
+  maxInFlight?: number;
 }
 
 export interface HarnessOptions {

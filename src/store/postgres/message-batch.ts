@@ -27,8 +27,8 @@ u AS (
     mi.event_type, mi.test,
     row_number() OVER (PARTITION BY mi.org_id, y.destination_id ORDER BY y.n) AS r,
     count(*) OVER (PARTITION BY mi.org_id, y.destination_id) AS c
-  FROM unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-    WITH ORDINALITY AS y(k, id, destination_id, status, next_attempt_id, failed_reason, n)
+  FROM unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $18::text[])
+    WITH ORDINALITY AS y(k, id, destination_id, status, next_attempt_id, failed_reason, ordering_key, n)
   JOIN mi ON mi.k = y.k),
 s AS (
   INSERT INTO queues AS q (org_id, destination_id, next_seq, pending_count)
@@ -38,10 +38,11 @@ s AS (
   DO UPDATE SET next_seq = q.next_seq + excluded.next_seq, pending_count = q.pending_count + excluded.pending_count
   RETURNING org_id, destination_id, next_seq)
 INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
-  seq, status, next_attempt_id, next_attempt_at, failed_reason, created_at, updated_at)
+  seq, status, next_attempt_id, next_attempt_at, failed_reason, ordering_key, created_at, updated_at)
 SELECT u.id, u.message_id, u.org_id, u.type, u.source_id, u.destination_id, u.data_model, u.event_type,
   u.test, s.next_seq - u.c + u.r, u.status, u.next_attempt_id,
-  CASE WHEN u.status = 'pending' THEN u.received_at END, u.failed_reason, u.received_at, u.received_at
+  CASE WHEN u.status = 'pending' THEN u.received_at END, u.failed_reason, u.ordering_key, u.received_at,
+  u.received_at
 FROM u LEFT JOIN s ON s.org_id = u.org_id AND s.destination_id = u.destination_id
 ORDER BY u.n
 RETURNING id, message_id, seq`;
@@ -85,6 +86,7 @@ export async function insertMessages(run: PositionalQuery, batch: NewMessage[]):
     keys.map((k) => k.k),
     keys.map((k) => k.key),
     column((m) => (m.problems?.length ? JSON.stringify(m.problems) : null)),
+    logs.map((l) => l.log.orderingKey ?? null),
   ])) as { id: string; message_id: number; seq: number | null }[];
   const byLog = new Map(rows.map((r) => [r.id, r]));
   return batch.map((message) => {

@@ -22,6 +22,8 @@ export interface NewLog {
   status: 'pending' | 'filtered';
   firstAttemptId: string | null;
   failedReason?: string;
+  /** The log's ordering key, when its destination has an `orderingKey` ('' for no value). */
+  orderingKey?: string;
 }
 
 /** What every stored message has: an asynchronous one or a query's. */

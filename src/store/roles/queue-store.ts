@@ -58,6 +58,8 @@ export interface DeliveryLog {
   payload: string;
   /** `application/json`, or `application/fhir+json` for a FHIR message. */
   contentType: string;
+  /** Its ordering key, when its destination has an `orderingKey`. */
+  orderingKey?: string;
 }
 
 /**

@@ -58,15 +58,17 @@ export async function putSource(tx: Executor, s: Source, origin: Origin): Promis
 export async function putDestination(tx: Executor, d: Destination, origin: Origin): Promise<void> {
   await tx.run(
     `INSERT INTO destinations (org_id, id, name, environment, url, fhir_base_url, verification_token,
-       signing_secret, timeout_ms, query_timeout_ms, retry_initial_delay_ms, retry_max_delay_ms, origin)
+       signing_secret, timeout_ms, query_timeout_ms, retry_initial_delay_ms, retry_max_delay_ms, ordering_key,
+       max_in_flight, origin)
      VALUES (:orgId, :id, :name, :environment, :url, :fhirBaseUrl, :verificationToken, :signingSecret,
-       :timeoutMs, :queryTimeoutMs, :retryInitialDelayMs, :retryMaxDelayMs, :origin)
+       :timeoutMs, :queryTimeoutMs, :retryInitialDelayMs, :retryMaxDelayMs, :orderingKey, :maxInFlight, :origin)
      ON CONFLICT (org_id, id) DO UPDATE SET name = excluded.name, environment = excluded.environment,
        url = excluded.url, fhir_base_url = excluded.fhir_base_url,
        verification_token = excluded.verification_token, signing_secret = excluded.signing_secret,
        timeout_ms = excluded.timeout_ms, query_timeout_ms = excluded.query_timeout_ms,
        retry_initial_delay_ms = excluded.retry_initial_delay_ms,
-       retry_max_delay_ms = excluded.retry_max_delay_ms, origin = excluded.origin`,
+       retry_max_delay_ms = excluded.retry_max_delay_ms, ordering_key = excluded.ordering_key,
+       max_in_flight = excluded.max_in_flight, origin = excluded.origin`,
     {
       orgId: d.orgId,
       id: d.id,
@@ -80,6 +82,8 @@ export async function putDestination(tx: Executor, d: Destination, origin: Origi
       queryTimeoutMs: d.queryTimeoutMs ?? null,
       retryInitialDelayMs: d.retryInitialDelayMs ?? null,
       retryMaxDelayMs: d.retryMaxDelayMs ?? null,
+      orderingKey: d.orderingKey ?? null,
+      maxInFlight: d.maxInFlight ?? null,
       origin,
     },
   );

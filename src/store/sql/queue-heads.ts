@@ -11,7 +11,7 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
   const mark = await db.get<{ pending_from: number }>(QUEUE_MARK, { ...queue });
   if (!mark) return [];
   const logs = fromMark(
-    'l.id, l.message_id, l.org_id, l.destination_id, l.data_model, l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at',
+    'l.id, l.message_id, l.org_id, l.destination_id, l.data_model, l.ordering_key, l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at',
     ':take',
     true,
   );
@@ -34,6 +34,7 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
     payload: r.payload as string,
     // A FHIR message goes out as it came in (SPEC 2.3).
     contentType: r.data_model === 'FHIR' ? 'application/fhir+json' : 'application/json',
+    ...(typeof r.ordering_key === 'string' ? { orderingKey: r.ordering_key } : {}),
   }));
 }
 

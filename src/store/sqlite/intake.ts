@@ -104,9 +104,9 @@ export class SqliteIntake implements IntakeStore {
             })!.next_seq;
       this.#db.runSync(
         `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
-           seq, status, next_attempt_id, next_attempt_at, failed_reason, created_at, updated_at)
+           seq, status, next_attempt_id, next_attempt_at, failed_reason, ordering_key, created_at, updated_at)
          VALUES (:id, :messageId, :orgId, :type, :sourceId, :destinationId, :dataModel, :eventType, :test,
-           :seq, :status, :nextAttemptId, :nextAttemptAt, :failedReason, :now, :now)`,
+           :seq, :status, :nextAttemptId, :nextAttemptAt, :failedReason, :orderingKey, :now, :now)`,
         {
           id: log.id,
           messageId: id,
@@ -122,6 +122,7 @@ export class SqliteIntake implements IntakeStore {
           nextAttemptId: log.firstAttemptId,
           nextAttemptAt: log.status === 'pending' ? message.receivedAt : null,
           failedReason: log.failedReason ?? null,
+          orderingKey: log.orderingKey ?? null,
           now: message.receivedAt,
         },
       );
