@@ -49,7 +49,7 @@ export async function createStorage(prefix = 'test', kind = TEST_STORE): Promise
         );
       },
       async remove() {
-        rmSync(dataDir, { recursive: true, force: true });
+        rmSync(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
       },
     };
   }
@@ -76,7 +76,7 @@ export async function createStorage(prefix = 'test', kind = TEST_STORE): Promise
     },
     async remove() {
       await database.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     },
   };
 }

@@ -23,7 +23,7 @@ function tempFile(): { path: string; cleanup: () => Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-store-'));
   return {
     path: join(dir, 'switchboard.db'),
-    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }),
   };
 }
 
