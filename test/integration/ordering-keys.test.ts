@@ -44,6 +44,8 @@ test('each log carries the key read from its payload; a destination without orde
     ['MRN-1', 'MRN ü/1'],
   );
   assert.equal(plain.received[0]!.headers['x-switchboard-ordering-key'], undefined);
+  // The receiver sees a request before its attempt is recorded.
+  await h.settled();
   const stored = await h.storage.rows<{ ordering_key: string | null; destination_id: string }>(
     "SELECT ordering_key, destination_id FROM logs WHERE status = 'succeeded' ORDER BY pk",
   );
