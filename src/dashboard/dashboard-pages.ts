@@ -4,7 +4,7 @@ import { DATA_MODELS } from '../models/data-models.ts';
 import type { Operator } from '../services/operator-actions.ts';
 import type { Actor } from '../services/catalog-admin.ts';
 import { logFilter, searchQuery } from '../api/platform/logs-routes.ts';
-import { parseQuery } from '../api/platform/query.ts';
+import { parseInput } from '../lib/parse-input.ts';
 import type { DashboardDeps } from './dashboard-plugin.ts';
 import { sendPage } from './dashboard-plugin.ts';
 import type { html } from './html.ts';
@@ -45,7 +45,7 @@ function search(query: Record<string, string>): { form: SearchForm; filter: Retu
   // datetime-local has no offset: the form says the times are UTC.
   const utc = (value: string | undefined) =>
     value && /T\d\d:\d\d(:\d\d)?$/.test(value) ? `${value}Z` : value;
-  const parsed = parseQuery(searchQuery, { ...form, from: utc(form.from), to: utc(form.to) });
+  const parsed = parseInput(searchQuery, { ...form, from: utc(form.from), to: utc(form.to) });
   return { form, filter: logFilter(parsed) };
 }
 

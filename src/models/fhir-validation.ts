@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FHIR_ID } from './fhir.ts';
+import { isObject } from './meta.ts';
 
 /**
  * FHIR R4 structural validation of a resource (a message Bundle and everything in it), with
@@ -55,10 +56,6 @@ export async function validateFhir(resource: unknown): Promise<FhirProblem[]> {
   loading ??= load();
   return [...(await loading)(resource), ...idProblems(resource)];
 }
-
-type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * `Resource.id` is typed as a plain string in R4's StructureDefinitions (its `id` rule is a

@@ -6,13 +6,12 @@ import { fhirResourceSearchKeys } from '../models/search-keys.ts';
 import type { AcceptDeps } from './accept.ts';
 import { storeMessage } from './store-message.ts';
 import { validateFhir } from '../models/fhir-validation.ts';
+import { isObject } from '../models/meta.ts';
 
 /** Issues answered for one Bundle, at most (as for Data Model payloads). */
 const MAX_ISSUES = 20;
 
 type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Refuses a Bundle that is not a FHIR message, naming the element (400, OperationOutcome). */
 function refuse(problems: [expression: string, text: string][]): never {

@@ -42,16 +42,28 @@ export function fhirRoutes(
   });
   const preHandler = deps.authenticate;
 
+  /** The token's source, when the path's organization and environment are its own. */
+  const endpointSource = (request: FastifyRequest<{ Params: { org: string; env: string } }>) => {
+    const source = sourceOf(request);
+    // Anything else does not exist, for this client.
+    if (source.orgId !== request.params.org || source.environment !== request.params.env)
+      throw new ApiError('NOT_FOUND', 'No such FHIR endpoint for this client');
+    return source;
+  };
+  /** The path's resource id, checked against FHIR's id rule. */
+  const resourceId = (request: FastifyRequest<{ Params: Params }>): string => {
+    const id = request.params.id ?? '';
+    if (!FHIR_ID.test(id))
+      throw new ApiError('INVALID_FIELD', `Invalid FHIR resource id - ${id.slice(0, 80)}`);
+    return id;
+  };
+
   const handle = async (
     request: FastifyRequest<{ Params: Params }>,
     reply: FastifyReply,
     req: FhirRequest,
   ) => {
-    const source = sourceOf(request);
-    const { org, env } = request.params;
-    // The path's organization and environment must be the token's; anything else does not exist.
-    if (source.orgId !== org || source.environment !== env)
-      throw new ApiError('NOT_FOUND', 'No such FHIR endpoint for this client');
+    const source = endpointSource(request);
     const answer = await runFhirQuery(deps, source, req, hangUpSignal(reply));
     return reply.code(answer.status).type(answer.contentType).send(answer.body);
   };
@@ -144,9 +156,7 @@ export function fhirRoutes(
       },
     },
     (request, reply) => {
-      const id = request.params.id ?? '';
-      if (!FHIR_ID.test(id))
-        throw new ApiError('INVALID_FIELD', `Invalid FHIR resource id - ${id.slice(0, 80)}`);
+      const id = resourceId(request);
       return handle(request, reply, {
         ...common(request),
         method: 'PUT',
@@ -169,9 +179,7 @@ export function fhirRoutes(
       },
     },
     async (request, reply) => {
-      const source = sourceOf(request);
-      if (source.orgId !== request.params.org || source.environment !== request.params.env)
-        throw new ApiError('NOT_FOUND', 'No such FHIR endpoint for this client');
+      const source = endpointSource(request);
       const key = idempotencyKeyOf(request.headers['idempotency-key']);
       const { outcome, replayed } = await acceptFhirMessage(deps.accept, source, {
         body: request.body,
@@ -204,10 +212,11 @@ export function fhirRoutes(
     security: sourceToken,
     params: fhirReadParams,
   };
-  app.get<{ Params: Params }>(`${PREFIX}/:id`, { preHandler, schema: read }, (request, reply) => {
-    const id = request.params.id ?? '';
-    if (!FHIR_ID.test(id))
-      throw new ApiError('INVALID_FIELD', `Invalid FHIR resource id - ${id.slice(0, 80)}`);
-    return handle(request, reply, { ...common(request), method: 'GET', operation: { kind: 'read', id } });
-  });
+  app.get<{ Params: Params }>(`${PREFIX}/:id`, { preHandler, schema: read }, (request, reply) =>
+    handle(request, reply, {
+      ...common(request),
+      method: 'GET',
+      operation: { kind: 'read', id: resourceId(request) },
+    }),
+  );
 }

@@ -2,10 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Alert } from '../../models/alert.ts';
 import type { PlatformDeps } from './logs-routes.ts';
 import { orgOf } from './platform-auth.ts';
-import { parseQuery } from './query.ts';
+import { parseInput } from '../../lib/parse-input.ts';
 import { pageQuery, platformKey } from '../schemas.ts';
-
-const listQuery = pageQuery;
 
 /** `GET /platform/v1/alerts`: the alerts raised for this organization, newest first (SPEC 6). */
 export function alertsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
@@ -13,10 +11,10 @@ export function alertsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     summary: 'Alerts raised, newest first',
     tags: ['alerts'],
     security: platformKey,
-    querystring: listQuery,
+    querystring: pageQuery,
   };
   app.get('/platform/v1/alerts', { schema }, async (request) => {
-    const { cursor, limit } = parseQuery(listQuery, request.query);
+    const { cursor, limit } = parseInput(pageQuery, request.query);
     const result = await deps.operators.listAlerts(orgOf(request), { cursor, limit: limit ?? 50 });
     return { alerts: result.alerts.map(presentAlert), nextCursor: result.nextCursor };
   });

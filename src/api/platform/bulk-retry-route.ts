@@ -5,7 +5,7 @@ import { toApiError } from '../error-handler.ts';
 import { platformKey } from '../schemas.ts';
 import { logFilter, searchQuery, type PlatformDeps } from './logs-routes.ts';
 import { operatorOf, orgOf } from './platform-auth.ts';
-import { parseQuery } from './query.ts';
+import { parseInput } from '../../lib/parse-input.ts';
 
 const bulkQuery = searchQuery.omit({ cursor: true, limit: true }).extend({
   dryRun: z
@@ -30,7 +30,7 @@ export function bulkRetryRoute(app: FastifyInstance, deps: PlatformDeps): void {
     querystring: bulkQuery,
   };
   app.post('/platform/v1/logs/retry', { schema }, async (request, reply) => {
-    const { dryRun, ...query } = parseQuery(bulkQuery, request.query);
+    const { dryRun, ...query } = parseInput(bulkQuery, request.query);
     const filter = logFilter(query);
     const orgId = orgOf(request);
     const upTo = await deps.operators.logMark();

@@ -17,7 +17,7 @@ import {
   presentSource,
   presentSubscription,
 } from './present-catalog.ts';
-import { parseQuery } from './query.ts';
+import { parseInput } from '../../lib/parse-input.ts';
 
 export interface CatalogRouteDeps {
   catalog: Catalog;
@@ -149,7 +149,7 @@ export function catalogRoutes(app: FastifyInstance, deps: CatalogRouteDeps): voi
         await admin.updateDestination(actorOf(request), orgOf(request), request.params.id, request.body),
       ),
     remove: async (request) => {
-      const { force } = parseQuery(deleteQuery, request.query);
+      const { force } = parseInput(deleteQuery, request.query);
       return admin.deleteDestination(actorOf(request), orgOf(request), request.params.id, force ?? false);
     },
   });

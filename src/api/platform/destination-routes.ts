@@ -5,7 +5,7 @@ import type { Destination } from '../../models/entities.ts';
 import type { Verification } from '../../services/verify-destination.ts';
 import type { PlatformDeps } from './logs-routes.ts';
 import { orgOf } from './platform-auth.ts';
-import { parseQuery } from './query.ts';
+import { parseInput } from '../../lib/parse-input.ts';
 import { idParams, platformKey } from '../schemas.ts';
 
 const verifyBody = z.strictObject({ method: z.enum(['POST', 'GET']).optional() }).optional();
@@ -30,7 +30,7 @@ export function destinationRoutes(app: FastifyInstance, deps: DestinationRouteDe
     async (request) => {
       const destination = deps.catalog.destination(orgOf(request), request.params.id);
       if (!destination) throw new ApiError('NOT_FOUND', 'Destination not found');
-      const body = parseQuery(verifyBody, request.body);
+      const body = parseInput(verifyBody, request.body);
       return deps.verify(destination, body?.method ?? 'POST');
     },
   );

@@ -9,7 +9,7 @@ import type { OperatorStore } from '../../store/roles/operator-store.ts';
 import { operatorOf, orgOf } from './platform-auth.ts';
 import type { OperatorActions } from '../../services/operator-actions.ts';
 import { presentLog, presentLogDetail } from './present.ts';
-import { parseQuery } from './query.ts';
+import { parseInput } from '../../lib/parse-input.ts';
 import { idParams, pageQuery, platformKey } from '../schemas.ts';
 
 const time = z.union([
@@ -86,7 +86,7 @@ export function logsRoutes(app: FastifyInstance, deps: PlatformDeps): void {
     querystring: searchQuery,
   };
   app.get('/platform/v1/logs', { schema: search }, async (request) => {
-    const { cursor, limit, ...query } = parseQuery(searchQuery, request.query);
+    const { cursor, limit, ...query } = parseInput(searchQuery, request.query);
     const filter = logFilter(query);
     const result = await operators.searchLogs(
       orgOf(request),

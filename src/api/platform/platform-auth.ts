@@ -18,6 +18,15 @@ function bearer(request: FastifyRequest): string | undefined {
   return header?.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : undefined;
 }
 
+/** Puts the platform key's organization and name on the request; false for no valid key. */
+function byPlatformKey(catalog: Catalog, request: FastifyRequest, key: string | undefined): boolean {
+  const found = key ? catalog.platformKey(digestKey(key)) : undefined;
+  if (!found) return false;
+  request.orgId = found.orgId;
+  request.actor = found.name;
+  return true;
+}
+
 /** Whether `key` is the server's admin key, compared by digest in constant time. */
 export function isAdminKey(key: string | undefined, adminKey: string | undefined): boolean {
   if (!key || !adminKey) return false;
@@ -27,12 +36,9 @@ export function isAdminKey(key: string | undefined, adminKey: string | undefined
 /** Platform API: `Authorization: Bearer <platform key>` scopes every request to one organization. */
 export function requireOrganization(catalog: Catalog, afterAuth?: AfterAuth) {
   return async (request: FastifyRequest): Promise<void> => {
-    const key = bearer(request);
-    const found = key ? catalog.platformKey(digestKey(key)) : undefined;
-    if (!found) throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key');
-    request.orgId = found.orgId;
-    request.actor = found.name;
-    await afterAuth?.(request, found.orgId);
+    if (!byPlatformKey(catalog, request, bearer(request)))
+      throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key');
+    await afterAuth?.(request, orgOf(request));
   };
 }
 
@@ -51,11 +57,9 @@ export function requireAdminOrOrganization(
       request.actor = 'admin';
       return;
     }
-    const found = key ? catalog.platformKey(digestKey(key)) : undefined;
-    if (!found) throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key or admin key');
-    request.orgId = found.orgId;
-    request.actor = found.name;
-    await afterAuth?.(request, found.orgId);
+    if (!byPlatformKey(catalog, request, key))
+      throw new ApiError('UNAUTHORIZED', 'Missing or invalid platform API key or admin key');
+    await afterAuth?.(request, orgOf(request));
   };
 }
 

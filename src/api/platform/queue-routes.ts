@@ -5,7 +5,7 @@ import type { PauseInfo } from '../../store/roles/operator-store.ts';
 import type { PlatformDeps } from './logs-routes.ts';
 import { operatorOf, orgOf } from './platform-auth.ts';
 import { presentLog, presentQueue } from './present.ts';
-import { parseQuery } from './query.ts';
+import { parseInput } from '../../lib/parse-input.ts';
 import { idParams, platformKey } from '../schemas.ts';
 
 const operatorBody = z
@@ -25,7 +25,7 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
   };
 
   const operator = (request: QueueRequest): PauseInfo => {
-    const body = parseQuery(operatorBody, request.body);
+    const body = parseInput(operatorBody, request.body);
     return { by: body?.by ?? request.actor ?? 'platform-api', reason: body?.reason ?? null, at: clock.now() };
   };
 
