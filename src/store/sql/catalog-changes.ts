@@ -48,7 +48,7 @@ async function check(
 
 /**
  * One Platform API change, inside the caller's transaction (which holds the catalog lock), so
- * that its checks still hold at the commit.
+ * that its checks still hold at the commit. Every refusal comes before the op's first write.
  */
 export async function applyCatalogOp(tx: Executor, op: CatalogOp, at: number): Promise<Applied> {
   if (op.kind === 'delete') return remove(tx, op, at);

@@ -81,9 +81,12 @@ export class SqlCatalogStore implements CatalogStore {
         // One catalog writer at a time: the checks below then hold until the commit.
         if (lock) await tx.run(lock);
         let failedLogs: number | undefined;
-        for (const op of change.ops) {
+        for (const [i, op] of change.ops.entries()) {
           const applied = await applyCatalogOp(tx, op, change.audit.at);
-          // Thrown, so that the ops before it roll back with it.
+          // An op refuses before it writes anything, so a refused first op leaves nothing to
+          // undo; a later one is thrown, so that the ops before it roll back with it (on the
+          // embedded store that replays the rest of its group commit one by one: kept rare).
+          if (!applied.ok && i === 0) return applied;
           if (!applied.ok) throw new Refused(applied);
           failedLogs = applied.failedLogs ?? failedLogs;
         }
@@ -95,7 +98,7 @@ export class SqlCatalogStore implements CatalogStore {
       if (error instanceof Refused) return error.refusal;
       throw error;
     }
-    this.#onChanged();
+    if (result.ok) this.#onChanged();
     return result;
   }
 
