@@ -222,6 +222,8 @@ test('seed: each organization has messages, logs, a query log, a FHIR log and a 
     10_000,
     'deliveries',
   );
+  // A receiver sees a request before its attempt is recorded: let the records commit.
+  await h.settled();
   // A paused queue with a log at its head, in each organization.
   for (const org of ['A', 'B'] as const) {
     const paused = await platform(org, 'POST', `/platform/v1/destinations/${APP[org]}/queue/pause`, {
