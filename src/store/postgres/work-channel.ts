@@ -6,6 +6,8 @@ export type Channel = 'work' | 'catalog';
 const CHANNELS: Record<Channel, string> = { work: 'switchboard_work', catalog: 'switchboard_catalog' };
 /** Wake-ups reach other instances at most this much later than the work's commit. */
 const SIGNAL_INTERVAL_MS = 10;
+/** A NOTIFY that failed is sent again this many times (one interval apart). */
+const MAX_SIGNAL_RETRIES = 3;
 
 /**
  * Wakes idle instances when one of them stores work (LISTEN/NOTIFY), so delivery starts at once
@@ -22,9 +24,9 @@ export class WorkChannel {
   readonly #listeners: Record<Channel, Set<() => void>> = { work: new Set(), catalog: new Set() };
   #client: pg.Client | undefined;
   #closed = false;
-  readonly #sending: Record<Channel, { busy: boolean; again: boolean }> = {
-    work: { busy: false, again: false },
-    catalog: { busy: false, again: false },
+  readonly #sending: Record<Channel, { busy: boolean; again: boolean; failures: number }> = {
+    work: { busy: false, again: false, failures: 0 },
+    catalog: { busy: false, again: false, failures: 0 },
   };
   #retry: NodeJS.Timeout | undefined;
   #failures = 0;
@@ -50,7 +52,17 @@ export class WorkChannel {
     sending.busy = true;
     this.#pool
       .query(`NOTIFY ${CHANNELS[channel]}`)
-      .catch(() => undefined)
+      .then(
+        () => {
+          sending.failures = 0;
+        },
+        () => {
+          // Most often a pooled connection the database cut: the pool has dropped it, and the
+          // next try gets a fresh one. A few tries, then the poll interval is the fallback.
+          if (++sending.failures <= MAX_SIGNAL_RETRIES) sending.again = true;
+          else sending.failures = 0;
+        },
+      )
       .finally(() => {
         // At most one NOTIFY per interval: each is a commit that takes PostgreSQL's notify lock,
         // and under load one per accepted message would cost as much as the messages.
