@@ -1,5 +1,6 @@
 import type { Alert } from '../models/alert.ts';
-import type { AttemptOutcome } from '../models/log.ts';
+import type { Attempt, AttemptOutcome } from '../models/log.ts';
+import { newId } from '../lib/ids.ts';
 
 /**
  * The alert rule of SPEC 5.5, in one place: a failed attempt that brings its log to
@@ -24,4 +25,25 @@ export function decideAlert(input: {
 export function describeFailure(attempt: { error: string | null; statusCode: number | null }): string {
   if (attempt.error) return attempt.error;
   return attempt.statusCode === null ? 'failed' : `HTTP ${attempt.statusCode}`;
+}
+
+/** The alert an attempt of a queue's log raised, as the attempt's record writes it. */
+export function newAlert(
+  queue: { orgId: string; destinationId: string },
+  attempt: Attempt,
+  kind: Alert['kind'],
+  at: number,
+): Alert {
+  return {
+    id: newId(),
+    orgId: queue.orgId,
+    destinationId: queue.destinationId,
+    logId: attempt.logId,
+    kind,
+    attempts: attempt.number,
+    error: kind === 'failing' ? describeFailure(attempt) : null,
+    createdAt: at,
+    sentAt: null,
+    channels: [],
+  };
 }

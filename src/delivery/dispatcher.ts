@@ -7,8 +7,9 @@ import type { Logger } from '../lib/logger.ts';
 import type { Attempt, AttemptOutcome } from '../models/log.ts';
 import type { ClaimedQueue, DeliveryLog, QueueRef, QueueStore } from '../store/roles/queue-store.ts';
 import type { Outbound } from './outbound.ts';
-import { decideAlert, describeFailure } from './alert-policy.ts';
+import { decideAlert, newAlert } from './alert-policy.ts';
 import { decideRetry } from './retry-policy.ts';
+import { runKeyLanes, type LaneEnd } from './key-lanes.ts';
 import { newId } from '../lib/ids.ts';
 
 export interface DispatcherDeps {
@@ -37,12 +38,18 @@ export interface AttemptReport {
   finishedAt: number;
 }
 
-type Step = 'next' | 'stop';
+/** 'later': the log waits for a retry (with ordering keys, only its key waits). */
+type Step = 'next' | 'stop' | 'later';
 
 /** What a queue's runner keeps while it holds the queue. */
 interface RunState {
   alertOpen: boolean;
+  /** With ordering keys, the key whose log opened the alert: its recovery closes it. */
+  alertKey: string | null;
 }
+
+/** Logs a key delivers in a row before its lane gives other due keys a turn. */
+const KEY_TURN = 8;
 
 /**
  * Delivers logs. The dispatcher leases whole destination queues from the store and runs one
@@ -60,6 +67,8 @@ export class Dispatcher {
   readonly #shutdown = new AbortController();
   #wake: AbortController | undefined;
   #woken = false;
+  /** Runners of keyed queues waiting for new work (see `runKeyLanes`). */
+  readonly #keyWaiters = new Set<() => void>();
   #stopping = false;
   #loops: Promise<void>[] = [];
   /** Claim passes started; each waiter is told how many queues the first pass after its call claimed. */
@@ -79,6 +88,7 @@ export class Dispatcher {
   notify(): void {
     this.#woken = true;
     this.#wake?.abort();
+    for (const wake of [...this.#keyWaiters]) wake();
   }
 
   get activeQueues(): number {
@@ -202,17 +212,21 @@ export class Dispatcher {
   #startRunner(claimed: ClaimedQueue): void {
     const queue: QueueRef = { orgId: claimed.orgId, destinationId: claimed.destinationId };
     const key = `${queue.orgId}\u0000${queue.destinationId}`;
-    const done = this.#runQueue(queue, claimed.openAlertLogId !== null).finally(() => {
+    const run: RunState = { alertOpen: claimed.openAlertLogId !== null, alertKey: claimed.openAlertKey };
+    const done = this.#runQueue(queue, run).finally(() => {
       this.#runners.delete(key);
       this.notify();
     });
     this.#runners.set(key, { queue, done });
   }
 
-  async #runQueue(queue: QueueRef, alertOpen: boolean): Promise<void> {
+  /**
+   * Delivers the queue's unkeyed logs strictly in sequence order, then its keyed ones (ordering
+   * keys, SPEC 5.2) key by key. A queue normally has only one kind; both are there for a while
+   * after its destination's `orderingKey` is set or removed.
+   */
+  async #runQueue(queue: QueueRef, run: RunState): Promise<void> {
     const { queues, catalog, clock, settings, logger } = this.#deps;
-    // Only the lease holder opens or closes the queue's alert, so this stays true while it runs.
-    const run: RunState = { alertOpen };
     try {
       if (catalog.destination(queue.orgId, queue.destinationId)) {
         batches: while (!this.#stopping) {
@@ -220,9 +234,12 @@ export class Dispatcher {
           if (logs.length === 0) break;
           for (const log of logs) {
             if (this.#stopping || log.nextAttemptAt > clock.now()) break batches;
-            if ((await this.#deliver(queue, run, log)) === 'stop') return;
+            const step = await this.#deliver(queue, run, log);
+            if (step === 'stop') return;
+            if (step === 'later') break batches;
           }
         }
+        if (!this.#stopping) await this.#runKeys(queue, run);
       } else {
         logger.warn({ queue }, 'delivery: destination no longer configured; its queue waits');
       }
@@ -233,22 +250,59 @@ export class Dispatcher {
     }
   }
 
+  /** The queue's ordering keys, up to the destination's `maxInFlight` at once. */
+  async #runKeys(queue: QueueRef, run: RunState): Promise<LaneEnd> {
+    const { queues, catalog, clock, settings } = this.#deps;
+    return runKeyLanes({
+      queues,
+      queue,
+      clock,
+      maxInFlight: () => catalog.destination(queue.orgId, queue.destinationId)?.maxInFlight ?? 1,
+      stopping: () => this.#stopping,
+      pollIntervalMs: settings.pollIntervalMs,
+      woken: (signal) =>
+        new Promise<void>((resolve) => {
+          const wake = (): void => {
+            this.#keyWaiters.delete(wake);
+            resolve();
+          };
+          this.#keyWaiters.add(wake);
+          signal.addEventListener('abort', wake, { once: true });
+        }),
+      runKey: async (key) => {
+        for (let n = 0; n < KEY_TURN && !this.#stopping; n++) {
+          const log = await queues.keyHeadLog(queue, key);
+          if (!log || log.nextAttemptAt > clock.now()) return 'next';
+          const step = await this.#deliver(queue, run, log);
+          if (step !== 'next') return step === 'stop' ? 'stop' : 'next';
+        }
+        return 'next';
+      },
+    });
+  }
+
   /**
    * Attempts one log until it is done with ('next') or the queue must be given up ('stop').
    * Each attempt's record is committed before anything else is sent to the destination: were the
    * next log sent while the record of this one commits, a crash in between would deliver this
    * one again after the next, and the receiver would see its queue go back (SPEC 5.2).
+   * An unkeyed log that waits for a retry gives the queue back ('stop'); a keyed one ('later')
+   * only ends its key's turn, and the queue is given back by its runner once no key is in flight.
    */
   async #deliver(queue: QueueRef, run: RunState, log: DeliveryLog): Promise<Step> {
     const { queues, clock, settings, outbound, catalog } = this.#deps;
     let attemptCount = log.attemptCount;
     let attemptId = log.nextAttemptId;
+    const key = log.orderingKey;
+    // A keyed runner gives the queue back itself, once its other keys' attempts have ended.
+    const giveBack =
+      key === undefined ? () => queues.releaseQueue(this.owner, queue) : () => Promise.resolve();
     for (;;) {
       // Read at each attempt, so a change made through the API (a new URL, secret or timeout)
       // applies from the next attempt on, never to one in flight.
       const destination = catalog.destination(queue.orgId, queue.destinationId);
       if (!destination) {
-        await queues.releaseQueue(this.owner, queue);
+        await giveBack();
         return 'stop';
       }
       const startedAt = clock.now();
@@ -269,7 +323,7 @@ export class Dispatcher {
       });
       if (result.aborted) {
         // Shutting down mid-attempt: the log stays pending and is delivered again after restart.
-        await queues.releaseQueue(this.owner, queue);
+        await giveBack();
         return 'stop';
       }
       attemptCount++;
@@ -277,7 +331,8 @@ export class Dispatcher {
       const decision = delivered ? undefined : decideRetry(destination, log.test, attemptCount, settings);
       const retryAt = decision?.retry ? clock.now() + decision.delayMs : null;
       const nextAttemptId = decision?.retry ? newId() : null;
-      const release = retryAt !== null && retryAt > clock.now();
+      const later = retryAt !== null && retryAt > clock.now();
+      const release = later && key === undefined;
       const finishedAt = clock.now();
       const attempt: Attempt = {
         id: attemptId,
@@ -294,24 +349,22 @@ export class Dispatcher {
       const alertKind = decideAlert({
         outcome: result.outcome,
         attempts: attemptCount,
-        alertOpen: run.alertOpen,
+        // With ordering keys the alert is recovered by its own key: another key's success says
+        // nothing of the failing one (and a second failing key does not alert again).
+        alertOpen: run.alertOpen && (delivered && key !== undefined ? run.alertKey === key : true),
         afterAttempts: settings.alertAfterAttempts,
       });
-      const alert: Alert | null = alertKind && {
-        id: newId(),
-        orgId: queue.orgId,
-        destinationId: queue.destinationId,
-        logId: log.id,
-        kind: alertKind,
-        attempts: attemptCount,
-        error: alertKind === 'failing' ? describeFailure(attempt) : null,
-        createdAt: finishedAt,
-        sentAt: null,
-        channels: [],
-      };
+      const alert = alertKind && newAlert(queue, attempt, alertKind, finishedAt);
+      // Decided before the record is awaited, so two keys failing at once raise one alert.
+      const alertBefore = { open: run.alertOpen, key: run.alertKey };
+      if (alert) {
+        run.alertOpen = alert.kind === 'failing';
+        run.alertKey = alert.kind === 'failing' ? (key ?? null) : null;
+      }
       const recorded = await queues.recordAttempt({
         owner: this.owner,
         queue,
+        ...(key === undefined ? {} : { orderingKey: key }),
         release,
         attempt,
         alert,
@@ -323,7 +376,11 @@ export class Dispatcher {
         },
       });
       // Another worker took the queue over (this one stalled past its lease): it owns the log now.
-      if (!recorded.leaseHeld) return 'stop';
+      if (!recorded.leaseHeld) {
+        run.alertOpen = alertBefore.open;
+        run.alertKey = alertBefore.key;
+        return 'stop';
+      }
       this.#deps.onAttempt?.({
         ...queue,
         outcome: attempt.outcome,
@@ -331,14 +388,12 @@ export class Dispatcher {
         receivedAt: log.receivedAt,
         finishedAt,
       });
-      if (alert) {
-        run.alertOpen = alert.kind === 'failing';
-        this.#deps.onAlert?.(alert);
-      }
+      if (alert) this.#deps.onAlert?.(alert);
       if (recorded.paused || release) {
-        if (!release) await queues.releaseQueue(this.owner, queue);
+        if (!release) await giveBack();
         return 'stop';
       }
+      if (later) return 'later';
       if (nextAttemptId === null) return 'next';
       attemptId = nextAttemptId;
     }

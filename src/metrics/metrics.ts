@@ -112,6 +112,20 @@ export class Metrics {
         ),
     );
     queueGauge(
+      'switchboard_queue_blocked_keys',
+      'Ordering keys of a destination whose head log failed and waits for a retry (the other keys flow).',
+      (gauge, queue, labels) => gauge.set(labels, queue.blockedKeys),
+    );
+    queueGauge(
+      'switchboard_queue_oldest_blocked_age_seconds',
+      "How long a destination's longest-blocked ordering key has been blocked (0 when none is).",
+      (gauge, queue, labels) =>
+        gauge.set(
+          labels,
+          queue.oldestBlockedAt === null ? 0 : Math.max(0, (deps.now() - queue.oldestBlockedAt) / 1000),
+        ),
+    );
+    queueGauge(
       'switchboard_queue_state',
       "A destination queue's state: 1 for the current one (active, blocked, paused), 0 for the others.",
       (gauge, queue, labels) => {

@@ -23,6 +23,8 @@ export interface Log {
   nextAttemptAt: number | null;
   retryOf: string | null;
   failedReason: string | null;
+  /** Its ordering key, when its destination had an `orderingKey` when it was accepted. */
+  orderingKey?: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -57,6 +59,21 @@ export interface QueueView {
   head: Log | null;
   lastError: { attemptId: string; at: number; statusCode: number | null; error: string | null } | null;
   paused: { by: string; reason: string | null; at: number } | null;
+  /** Ordering keys whose head failed and waits for a retry (SPEC 5.2): every other key flows. */
+  blockedKeys: {
+    count: number;
+    oldestBlockedAt: number | null;
+    /** The first 50, longest blocked first. */
+    keys: BlockedKey[];
+  };
+}
+
+export interface BlockedKey {
+  key: string;
+  depth: number;
+  blockedSince: number;
+  head: Log | null;
+  lastError: QueueView['lastError'];
 }
 
 export interface LogFilter {

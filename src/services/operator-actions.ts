@@ -43,17 +43,43 @@ export class OperatorActions {
     await this.#audit(who, 'resume', 'queue', destinationId, {});
   }
 
-  /** Fails the head log of a paused queue, with who and why. */
-  async skip(who: Operator, destinationId: string, by: string, reason: string | null): Promise<Log> {
+  /**
+   * Fails the head log of a paused queue, with who and why; with `key`, the head of that
+   * ordering key, when the queue is paused or the key blocked.
+   */
+  async skip(
+    who: Operator,
+    destinationId: string,
+    by: string,
+    reason: string | null,
+    key?: string,
+  ): Promise<Log> {
     const { operators, clock } = this.#deps;
-    const result = await operators.skipHead(who.orgId, destinationId, { by, reason, at: clock.now() });
+    const result = await operators.skipHead(who.orgId, destinationId, { by, reason, at: clock.now() }, key);
     if ('error' in result) {
       if (result.error === 'not_found') throw new ApiError('NOT_FOUND', 'Destination not found');
       if (result.error === 'not_paused')
-        throw new ApiError('CONFLICT', 'Pause the queue before skipping its head log');
-      throw new ApiError('CONFLICT', 'The queue is empty; there is no head log to skip');
+        throw new ApiError(
+          'CONFLICT',
+          key === undefined
+            ? 'Pause the queue before skipping its head log'
+            : `Ordering key "${key}" is not blocked: pause the queue before skipping its head log`,
+        );
+      throw new ApiError(
+        'CONFLICT',
+        key === undefined
+          ? 'The queue has no unkeyed log to skip (on a destination with an orderingKey, name the "key")'
+          : `Ordering key "${key}" has no queued log to skip`,
+      );
     }
-    await this.#audit(who, 'skip', 'queue', destinationId, { logId: result.skipped.id, by, reason });
+    // The key's (or queue's) next log may be due now.
+    this.#deps.onQueueChanged();
+    await this.#audit(who, 'skip', 'queue', destinationId, {
+      logId: result.skipped.id,
+      by,
+      reason,
+      ...(key === undefined ? {} : { key }),
+    });
     return result.skipped;
   }
 

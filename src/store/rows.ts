@@ -23,6 +23,7 @@ export interface LogRow {
   next_attempt_at: number | bigint | null;
   retry_of: string | null;
   failed_reason: string | null;
+  ordering_key?: string | null;
   created_at: number | bigint;
   updated_at: number | bigint;
   /** Sequence number of the queue's head, for deriving the state. */
@@ -78,6 +79,7 @@ export function toLog(row: LogRow, now: number): Log {
     nextAttemptAt: numOrNull(row.next_attempt_at),
     retryOf: row.retry_of,
     failedReason: row.failed_reason,
+    ...(typeof row.ordering_key === 'string' ? { orderingKey: row.ordering_key } : {}),
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };

@@ -5,10 +5,9 @@ import { Receiver } from '../helpers/receiver.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
- * Ordering keys, first part (SPEC 5.2): a destination's `orderingKey` and `maxInFlight` are
- * configuration (file and API), each log's key is read once at accept time and travels with
- * it as `x-switchboard-ordering-key`. (Per-key delivery in parallel is the next part: until then
- * a keyed destination is delivered in strict FIFO, which keeps every per-key promise.)
+ * Ordering keys (SPEC 5.2), configuration and header: a destination's `orderingKey` and
+ * `maxInFlight` are configuration (file and API), each log's key is read once at accept time and
+ * travels with it as `x-switchboard-ordering-key`. Per-key delivery: ordering-key-delivery.test.ts.
  */
 
 let h: Harness;

@@ -1351,6 +1351,8 @@ export function storeContract(name: string, open: OpenStore): void {
         state: 'paused',
         depth: 1,
         oldestQueuedAt: NOW + 7,
+        blockedKeys: 0,
+        oldestBlockedAt: null,
       });
       assert.deepEqual(
         queues.find((q) => q.destinationId === 'lab'),
@@ -1360,6 +1362,8 @@ export function storeContract(name: string, open: OpenStore): void {
           state: 'active',
           depth: 0,
           oldestQueuedAt: null,
+          blockedKeys: 0,
+          oldestBlockedAt: null,
         },
       );
       assert.deepEqual(

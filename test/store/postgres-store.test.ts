@@ -2,6 +2,7 @@ import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { seedPostgresHistory } from '../helpers/history.ts';
 import { createTestDatabase } from '../helpers/pg-database.ts';
 import { storeContract } from './contract.ts';
+import { orderingKeysContract } from './ordering-keys-contract.ts';
 
 /**
  * The PostgreSQL store against the contract, each test on a fresh database. There is no skip:
@@ -9,6 +10,15 @@ import { storeContract } from './contract.ts';
  */
 storeContract('PostgreSQL', async () => {
   const database = await createTestDatabase('contract');
+  return {
+    store: new PostgresStore({ url: database.url, poolSize: 8 }),
+    cleanup: () => database.drop(),
+    seedHistory: (spec) => seedPostgresHistory(database.url, spec),
+  };
+});
+
+orderingKeysContract('PostgreSQL', async () => {
+  const database = await createTestDatabase('keys');
   return {
     store: new PostgresStore({ url: database.url, poolSize: 8 }),
     cleanup: () => database.drop(),

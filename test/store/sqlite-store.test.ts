@@ -17,6 +17,7 @@ import {
   V1_PENDING_FROM,
   V1_QUEUES,
 } from './contract.ts';
+import { orderingKeysContract } from './ordering-keys-contract.ts';
 
 /** The embedded store, both as the class itself and as the server runs it (in a worker thread). */
 function tempFile(): { path: string; cleanup: () => Promise<void> } {
@@ -28,6 +29,15 @@ function tempFile(): { path: string; cleanup: () => Promise<void> } {
 }
 
 storeContract('SQLite', async () => {
+  const { path, cleanup } = tempFile();
+  return {
+    store: new SqliteStore(path),
+    cleanup,
+    seedHistory: async (spec) => seedSqliteHistory(path, spec),
+  };
+});
+
+orderingKeysContract('SQLite', async () => {
   const { path, cleanup } = tempFile();
   return {
     store: new SqliteStore(path),

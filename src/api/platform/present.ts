@@ -24,6 +24,7 @@ export function presentLog(log: Log, catalog: Catalog): Record<string, unknown> 
     nextAttemptAt: iso(log.nextAttemptAt),
     retryOf: log.retryOf,
     failedReason: log.failedReason,
+    ...(log.orderingKey === undefined ? {} : { orderingKey: log.orderingKey }),
     createdAt: iso(log.createdAt),
     updatedAt: iso(log.updatedAt),
   };
@@ -52,5 +53,19 @@ export function presentQueue(queue: QueueView, catalog: Catalog, now: number): R
     head: queue.head ? presentLog(queue.head, catalog) : null,
     lastError: queue.lastError ? { ...queue.lastError, at: iso(queue.lastError.at) } : null,
     paused: queue.paused ? { ...queue.paused, at: iso(queue.paused.at) } : null,
+    blockedKeys: {
+      count: queue.blockedKeys.count,
+      oldestBlockedAgeMs:
+        queue.blockedKeys.oldestBlockedAt === null
+          ? null
+          : Math.max(0, now - queue.blockedKeys.oldestBlockedAt),
+      keys: queue.blockedKeys.keys.map((k) => ({
+        key: k.key,
+        depth: k.depth,
+        blockedSince: iso(k.blockedSince),
+        head: k.head ? presentLog(k.head, catalog) : null,
+        lastError: k.lastError ? { ...k.lastError, at: iso(k.lastError.at) } : null,
+      })),
+    },
   };
 }

@@ -12,6 +12,15 @@ const operatorBody = z
   .object({ by: z.string().min(1).max(200).optional(), reason: z.string().max(2000).optional() })
   .optional();
 
+/** Skip also names the ordering key whose head to skip (SPEC 5.4), on a keyed destination. */
+const skipBody = z
+  .object({
+    by: z.string().min(1).max(200).optional(),
+    reason: z.string().max(2000).optional(),
+    key: z.string().max(256).optional(),
+  })
+  .optional();
+
 type QueueRequest = FastifyRequest<{ Params: { id: string } }>;
 
 export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
@@ -30,13 +39,13 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
   };
 
   const tags = ['queues'];
-  const doc = (summary: string, body = false) => ({
+  const doc = (summary: string, body?: typeof operatorBody | typeof skipBody) => ({
     schema: {
       summary,
       tags,
       security: platformKey,
       params: idParams,
-      ...(body ? { body: operatorBody } : {}),
+      ...(body ? { body } : {}),
     },
   });
   app.get(
@@ -47,7 +56,7 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
 
   app.post(
     '/platform/v1/destinations/:id/queue/pause',
-    doc('Pause a queue', true),
+    doc('Pause a queue', operatorBody),
     async (request: QueueRequest) => {
       const pause = operator(request);
       await deps.actions.pause(operatorOf(request), request.params.id, pause.by, pause.reason);
@@ -66,10 +75,17 @@ export function queueRoutes(app: FastifyInstance, deps: PlatformDeps): void {
 
   app.post(
     '/platform/v1/destinations/:id/queue/skip',
-    doc('Fail the head log of a paused queue', true),
+    doc('Fail the head log of a paused queue, or of a blocked or paused ordering key', skipBody),
     async (request: QueueRequest) => {
       const pause = operator(request);
-      const skipped = await deps.actions.skip(operatorOf(request), request.params.id, pause.by, pause.reason);
+      const key = parseInput(skipBody, request.body)?.key;
+      const skipped = await deps.actions.skip(
+        operatorOf(request),
+        request.params.id,
+        pause.by,
+        pause.reason,
+        key,
+      );
       return { skipped: presentLog(skipped, catalog), queue: await view(request) };
     },
   );

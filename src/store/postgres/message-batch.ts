@@ -7,7 +7,9 @@ import type { PositionalQuery } from './pg-database.ts';
  * numbers come from its queue row (`next_seq + n`), which stays locked until commit, so a
  * destination's logs commit in sequence order and a reader never sees a gap that fills later.
  * Queue rows are taken in key order, so concurrent statements cannot deadlock on them. Within a
- * batch, sequences follow the order of the batch (the messages' arrival order).
+ * batch, sequences follow the order of the batch (the messages' arrival order). A keyed log
+ * (ordering keys, SPEC 5.2) also joins its key's row in `queue_keys`, taken after the queue rows
+ * and in key order, as the attempt records take them.
  */
 export const INSERT_MESSAGES = `
 WITH mi AS (
@@ -31,12 +33,24 @@ u AS (
     WITH ORDINALITY AS y(k, id, destination_id, status, next_attempt_id, failed_reason, ordering_key, n)
   JOIN mi ON mi.k = y.k),
 s AS (
-  INSERT INTO queues AS q (org_id, destination_id, next_seq, pending_count)
-  SELECT org_id, destination_id, count(*), count(*) FROM u WHERE destination_id IS NOT NULL
+  INSERT INTO queues AS q (org_id, destination_id, next_seq, pending_count, keyed_count)
+  SELECT org_id, destination_id, count(*), count(*), count(*) FILTER (WHERE ordering_key IS NOT NULL)
+  FROM u WHERE destination_id IS NOT NULL
   GROUP BY org_id, destination_id ORDER BY org_id, destination_id
   ON CONFLICT (org_id, destination_id)
-  DO UPDATE SET next_seq = q.next_seq + excluded.next_seq, pending_count = q.pending_count + excluded.pending_count
-  RETURNING org_id, destination_id, next_seq)
+  DO UPDATE SET next_seq = q.next_seq + excluded.next_seq, pending_count = q.pending_count + excluded.pending_count,
+    keyed_count = q.keyed_count + excluded.keyed_count,
+    -- No unkeyed log was pending: the unkeyed mark starts at this batch's first log.
+    pending_from = CASE WHEN q.pending_count <= q.keyed_count AND excluded.keyed_count < excluded.pending_count
+      THEN q.next_seq + 1 ELSE q.pending_from END
+  RETURNING org_id, destination_id, next_seq),
+kq AS (
+  INSERT INTO queue_keys AS k (org_id, destination_id, key, pending_count, head_seq, head_due)
+  SELECT u.org_id, u.destination_id, u.ordering_key, count(*), min(s.next_seq - u.c + u.r), min(u.received_at)
+  FROM u JOIN s ON s.org_id = u.org_id AND s.destination_id = u.destination_id
+  WHERE u.ordering_key IS NOT NULL
+  GROUP BY u.org_id, u.destination_id, u.ordering_key ORDER BY u.org_id, u.destination_id, u.ordering_key
+  ON CONFLICT (org_id, destination_id, key) DO UPDATE SET pending_count = k.pending_count + excluded.pending_count)
 INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
   seq, status, next_attempt_id, next_attempt_at, failed_reason, ordering_key, created_at, updated_at)
 SELECT u.id, u.message_id, u.org_id, u.type, u.source_id, u.destination_id, u.data_model, u.event_type,

@@ -7,8 +7,8 @@ import type {
   QueueRef,
   QueueStore,
 } from '../roles/queue-store.ts';
-import { HEAD_DUE } from '../sql/log-columns.ts';
-import { headLogs, nextDueAt, releaseLeases, releaseQueue } from '../sql/queue-heads.ts';
+import { queueDue } from '../sql/log-columns.ts';
+import { dueKeys, headLogs, keyHeadLog, nextDueAt, releaseLeases, releaseQueue } from '../sql/queue-heads.ts';
 import { attemptBatcher } from './attempt-batch.ts';
 import type { Batcher } from './batcher.ts';
 import type { PgDatabase } from './pg-database.ts';
@@ -36,17 +36,19 @@ export class PgQueues implements QueueStore {
       org_id: string;
       destination_id: string;
       alert_log_id: string | null;
+      alert_key: string | null;
     }>(
       `WITH due AS (
          SELECT q.org_id, q.destination_id FROM queues q
          WHERE q.paused_at IS NULL AND (q.lease_owner IS NULL OR q.lease_expires_at <= $2)
            AND (q.org_id, q.destination_id) NOT IN (SELECT * FROM unnest($5::text[], $6::text[]))
-           AND ${HEAD_DUE} <= $2
+           AND ${queueDue(this.#db.dialect)} <= $2
          LIMIT $4
          FOR UPDATE OF q SKIP LOCKED)
        UPDATE queues q SET lease_owner = $1, lease_expires_at = $3 FROM due
        WHERE q.org_id = due.org_id AND q.destination_id = due.destination_id
-       RETURNING q.org_id, q.destination_id, q.alert_log_id`,
+       RETURNING q.org_id, q.destination_id, q.alert_log_id,
+         (SELECT al.ordering_key FROM logs al WHERE al.id = q.alert_log_id) AS alert_key`,
       [
         claim.owner,
         claim.now,
@@ -60,6 +62,7 @@ export class PgQueues implements QueueStore {
       orgId: r.org_id,
       destinationId: r.destination_id,
       openAlertLogId: r.alert_log_id,
+      openAlertKey: r.alert_key,
     }));
   }
 
@@ -69,6 +72,18 @@ export class PgQueues implements QueueStore {
 
   headLogs(queue: QueueRef, limit: number): Promise<DeliveryLog[]> {
     return headLogs(this.#db, queue, limit);
+  }
+
+  dueKeys(
+    queue: QueueRef,
+    limit: number,
+    exclude: readonly string[],
+  ): Promise<{ key: string; dueAt: number }[]> {
+    return dueKeys(this.#db, queue, limit, exclude);
+  }
+
+  keyHeadLog(queue: QueueRef, key: string): Promise<DeliveryLog | undefined> {
+    return keyHeadLog(this.#db, queue, key);
   }
 
   async recordAttempt(record: AttemptRecord): Promise<AttemptResult> {

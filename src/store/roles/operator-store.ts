@@ -37,8 +37,8 @@ export interface OperatorStore {
   ): Promise<Log | undefined>;
   getQueue(orgId: string, destinationId: string, now: number): Promise<QueueView | undefined>;
   setQueuePaused(orgId: string, destinationId: string, pause: PauseInfo | null): Promise<boolean>;
-  /** Fails the head log of a paused queue. */
-  skipHead(orgId: string, destinationId: string, pause: PauseInfo): Promise<SkipResult>;
+  /** Fails the head log of a paused queue; with `key`, of that ordering key (paused or blocked). */
+  skipHead(orgId: string, destinationId: string, pause: PauseInfo, key?: string): Promise<SkipResult>;
   listAlerts(orgId: string, page: Page): Promise<{ alerts: Alert[]; nextCursor: string | null }>;
   /**
    * Every queue (of one organization, or of all), with its state, depth and oldest queued log:
@@ -57,6 +57,9 @@ export interface QueueSummary {
   state: QueueState;
   depth: number;
   oldestQueuedAt: number | null;
+  /** Ordering keys whose head failed and waits for a retry, and since when the longest has. */
+  blockedKeys: number;
+  oldestBlockedAt: number | null;
 }
 
 export interface PauseInfo {

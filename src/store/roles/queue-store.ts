@@ -15,8 +15,20 @@ export interface QueueStore {
    * out: its worker is running them.
    */
   nextDueAt(owner: string): Promise<number | null>;
-  /** The queue's pending logs in order, from its head. */
+  /** The queue's unkeyed pending logs in order, from its head (strict FIFO). */
   headLogs(queue: QueueRef, limit: number): Promise<DeliveryLog[]>;
+  /**
+   * Up to `limit` of the queue's ordering keys with pending logs, in the order their heads are
+   * due, leaving out `exclude` (those in flight), with when each head is due. Found through an
+   * index of keys by due time: a blocked key's backlog is never read.
+   */
+  dueKeys(
+    queue: QueueRef,
+    limit: number,
+    exclude: readonly string[],
+  ): Promise<{ key: string; dueAt: number }[]>;
+  /** The head log of one ordering key of the queue (its oldest pending log), if it has one. */
+  keyHeadLog(queue: QueueRef, key: string): Promise<DeliveryLog | undefined>;
   recordAttempt(record: AttemptRecord): Promise<AttemptResult>;
   renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void>;
   releaseQueue(owner: string, queue: QueueRef): Promise<void>;
@@ -42,6 +54,8 @@ export interface QueueClaim {
 export interface ClaimedQueue extends QueueRef {
   /** The log whose failures opened the queue's current alert; null when none is open. */
   openAlertLogId: string | null;
+  /** That log's ordering key, when it has one: with keys, its key's recovery closes the alert. */
+  openAlertKey: string | null;
 }
 
 export interface DeliveryLog {
@@ -71,6 +85,8 @@ export interface DeliveryLog {
 export interface AttemptRecord {
   owner: string;
   queue: QueueRef;
+  /** The log's ordering key, when it has one: the key's head, depth and blocked state move with it. */
+  orderingKey?: string;
   attempt: Attempt;
   log: {
     status: LogStatus;

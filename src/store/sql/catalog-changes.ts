@@ -133,11 +133,12 @@ async function remove(
         );
       // The lease goes too: an attempt in flight then finds it gone and its record is dropped.
       await tx.run(
-        `UPDATE queues SET pending_count = 0, pending_from = next_seq, lease_owner = NULL,
+        `UPDATE queues SET pending_count = 0, keyed_count = 0, pending_from = next_seq, lease_owner = NULL,
            lease_expires_at = NULL, alert_log_id = NULL, paused_by = NULL, paused_reason = NULL, paused_at = NULL
          WHERE org_id = :orgId AND destination_id = :id`,
         { orgId, id },
       );
+      await tx.run('DELETE FROM queue_keys WHERE org_id = :orgId AND destination_id = :id', { orgId, id });
       await tx.run('DELETE FROM subscriptions WHERE org_id = :orgId AND destination_id = :id', { orgId, id });
       break;
     }

@@ -1,3 +1,5 @@
+import type { Dialect } from './dialect.ts';
+
 /**
  * SQL fragments several operations share. A queue's head is found from its `pending_from` mark
  * (no pending log of the queue has a lower seq), never by walking the queue's delivered history.
@@ -24,25 +26,45 @@ export function fromMark(columns: string, take: string | number = HEAD_WINDOW, c
   return `(SELECT ${columns} FROM logs l WHERE ${queue} ORDER BY l.seq LIMIT ${take})`;
 }
 
-/** When the head log of queue `q` is due; NULL when the queue is empty. */
-export const HEAD_DUE = `(SELECT w.next_attempt_at FROM ${fromMark('l.seq, l.status, l.next_attempt_at')} w
-  WHERE w.status = 'pending' ORDER BY w.seq LIMIT 1)`;
+/** Of the window's logs, those pending and unkeyed (delivered strictly in sequence order). */
+export const UNKEYED_PENDING = "w.status = 'pending' AND w.ordering_key IS NULL";
+
+/** When the unkeyed head log of queue `q` is due; NULL when it has none. */
+export const HEAD_DUE = `(SELECT w.next_attempt_at FROM ${fromMark('l.seq, l.status, l.ordering_key, l.next_attempt_at')} w
+  WHERE ${UNKEYED_PENDING} ORDER BY w.seq LIMIT 1)`;
+
+/** When the first due of queue `q`'s keys is due (the `queue_keys_due` index's first entry). */
+export const KEYS_DUE = `(SELECT k.head_due FROM queue_keys k
+  WHERE k.org_id = q.org_id AND k.destination_id = q.destination_id ORDER BY k.head_due LIMIT 1)`;
+
+/**
+ * When queue `q`'s next log is due, keyed or not; NULL when it is empty. Each part is asked only
+ * when the queue has such logs (`keyed_count`), so a keyed queue never walks a stale unkeyed mark.
+ */
+export function queueDue(dialect: Dialect): string {
+  return `(CASE WHEN q.keyed_count = 0 THEN ${HEAD_DUE}
+    WHEN q.pending_count <= q.keyed_count THEN ${KEYS_DUE}
+    ELSE ${dialect.least(`coalesce(${HEAD_DUE}, ${KEYS_DUE})`, KEYS_DUE)} END)`;
+}
 
 /** The columns `rows.ts` maps to a `Log` (logs `l` joined to their queue `q`), with what deriving its state needs. */
 export const LOG_COLUMNS = `l.pk, l.id, l.message_id, l.org_id, l.type, l.source_id, l.destination_id,
   l.data_model, l.event_type, l.test, l.seq, l.status, l.attempt_count, l.next_attempt_at, l.retry_of,
-  l.failed_reason, l.created_at, l.updated_at, q.lease_owner, q.lease_expires_at,
-  CASE WHEN l.status = 'pending' THEN
-    (SELECT w.seq FROM ${fromMark('l.seq, l.status')} w WHERE w.status = 'pending' ORDER BY w.seq LIMIT 1)
+  l.failed_reason, l.ordering_key, l.created_at, l.updated_at, q.lease_owner, q.lease_expires_at,
+  CASE WHEN l.status = 'pending' AND l.ordering_key IS NULL THEN
+    (SELECT w.seq FROM ${fromMark('l.seq, l.status, l.ordering_key')} w WHERE ${UNKEYED_PENDING} ORDER BY w.seq LIMIT 1)
+  WHEN l.status = 'pending' THEN
+    (SELECT k.head_seq FROM queue_keys k
+     WHERE k.org_id = l.org_id AND k.destination_id = l.destination_id AND k.key = l.ordering_key)
   END AS head_seq`;
 
 export const LOG_FROM = `logs l LEFT JOIN queues q ON q.org_id = l.org_id AND q.destination_id = l.destination_id`;
 
 /**
- * After the log with seq `:seq` of a queue left `pending`: one log fewer in the queue, and its
- * `pending_from` moves past the log when no pending log is left below it (always so for the
- * head, the only log that normally leaves). `pending_from` stays a lower bound otherwise, and
- * catches up at the next head.
+ * After the unkeyed log with seq `:seq` of a queue left `pending`: one log fewer in the queue,
+ * and its `pending_from` moves past the log when no unkeyed pending log is left below it (always
+ * so for the head, the only log that normally leaves). `pending_from` stays a lower bound
+ * otherwise, and catches up at the next head. (A keyed log leaves through `KEYED_LEFT_QUEUE`.)
  */
 export const LEFT_QUEUE = `UPDATE queues SET pending_count = pending_count - 1,
     pending_from = CASE WHEN pending_from <= :seq AND ${noPendingBelow('queues', ':seq')}
@@ -57,17 +79,34 @@ export const LEFT_QUEUE = `UPDATE queues SET pending_count = pending_count - 1,
  */
 export function noPendingBelow(queue: string, seq: string): string {
   return `(SELECT p.seq FROM logs p WHERE p.org_id = ${queue}.org_id AND p.destination_id = ${queue}.destination_id
-      AND p.seq >= ${queue}.pending_from AND p.seq < ${seq} AND p.status = 'pending' ORDER BY p.seq LIMIT 1) IS NULL`;
+      AND p.seq >= ${queue}.pending_from AND p.seq < ${seq} AND p.status = 'pending' AND p.ordering_key IS NULL
+      ORDER BY p.seq LIMIT 1) IS NULL`;
 }
 
 /**
- * A pending log joins the back of a destination's queue (creating the queue row if need be):
- * the queue's next sequence number, and one more in its depth.
+ * A pending unkeyed log joins the back of a destination's queue (creating the queue row if need
+ * be): the queue's next sequence number, and one more in its depth. When it is the only unkeyed
+ * pending log, the mark starts at it (keyed logs below it never move the mark).
  */
 export const JOIN_QUEUE = `INSERT INTO queues (org_id, destination_id, next_seq, pending_count)
   VALUES (:orgId, :destinationId, 1, 1)
   ON CONFLICT (org_id, destination_id)
-  DO UPDATE SET next_seq = queues.next_seq + 1, pending_count = queues.pending_count + 1 RETURNING next_seq`;
+  DO UPDATE SET next_seq = queues.next_seq + 1, pending_count = queues.pending_count + 1,
+    pending_from = CASE WHEN queues.pending_count <= queues.keyed_count THEN queues.next_seq + 1
+      ELSE queues.pending_from END
+  RETURNING next_seq`;
+
+/** A pending keyed log joins the back of its destination's queue; then its key (`KEY_JOIN`). */
+export const JOIN_KEYED_QUEUE = `INSERT INTO queues (org_id, destination_id, next_seq, pending_count, keyed_count)
+  VALUES (:orgId, :destinationId, 1, 1, 1)
+  ON CONFLICT (org_id, destination_id)
+  DO UPDATE SET next_seq = queues.next_seq + 1, pending_count = queues.pending_count + 1,
+    keyed_count = queues.keyed_count + 1
+  RETURNING next_seq`;
+
+/** After a keyed log left `pending`: one fewer in the queue; its key moves on (`KEY_LEFT`). */
+export const KEYED_LEFT_QUEUE = `UPDATE queues SET pending_count = pending_count - 1, keyed_count = keyed_count - 1
+  WHERE org_id = :orgId AND destination_id = :destinationId`;
 
 /** A queue's mark, for the constant form of `fromMark`. */
 export const QUEUE_MARK =

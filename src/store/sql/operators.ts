@@ -75,8 +75,8 @@ export class SqlOperatorStore implements OperatorStore {
     return found;
   }
 
-  skipHead(orgId: string, destinationId: string, pause: PauseInfo): Promise<SkipResult> {
-    return skipHead(this.#db, orgId, destinationId, pause);
+  skipHead(orgId: string, destinationId: string, pause: PauseInfo, key?: string): Promise<SkipResult> {
+    return skipHead(this.#db, orgId, destinationId, pause, key);
   }
 
   listAlerts(orgId: string, page: Page): Promise<{ alerts: Alert[]; nextCursor: string | null }> {

@@ -1,12 +1,15 @@
 import type { Database } from './database.ts';
 import type { DeliveryLog, QueueRef } from '../roles/queue-store.ts';
-import { fromMark, HEAD_DUE, HEAD_WINDOW, QUEUE_MARK } from './log-columns.ts';
+import type { Row } from './database.ts';
+import { fromMark, HEAD_WINDOW, QUEUE_MARK, queueDue, UNKEYED_PENDING } from './log-columns.ts';
+import { KEY_HEAD_LOG, readyKeys } from './queue-keys.ts';
 
 /**
  * The delivery queries both stores run alike. Each is bounded by an index whatever the history:
  * an ordered walk of a few entries per queue from its `pending_from` mark (see log-columns.ts).
  */
 
+/** The queue's unkeyed pending logs in sequence order, from its mark. */
 export async function headLogs(db: Database, queue: QueueRef, limit: number): Promise<DeliveryLog[]> {
   const mark = await db.get<{ pending_from: number }>(QUEUE_MARK, { ...queue });
   if (!mark) return [];
@@ -16,11 +19,40 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
     true,
   );
   const rows = await db.all(
-    `SELECT l.*, m.received_at, m.payload FROM ${logs} l JOIN messages m ON m.id = l.message_id
-     WHERE l.status = 'pending' ORDER BY l.seq LIMIT :limit`,
+    `SELECT w.*, m.received_at, m.payload FROM ${logs} w JOIN messages m ON m.id = w.message_id
+     WHERE ${UNKEYED_PENDING} ORDER BY w.seq LIMIT :limit`,
     { ...queue, from: Number(mark.pending_from), take: limit + HEAD_WINDOW, limit },
   );
-  return rows.map((r) => ({
+  return rows.map(toDeliveryLog);
+}
+
+/** The head log of one of the queue's keys, if it has one. */
+export async function keyHeadLog(
+  db: Database,
+  queue: QueueRef,
+  key: string,
+): Promise<DeliveryLog | undefined> {
+  const row = await db.get(KEY_HEAD_LOG, { ...queue, key });
+  return row && toDeliveryLog(row);
+}
+
+/** Up to `limit` of the queue's keys in due order, leaving out `exclude`, with when each is due. */
+export async function dueKeys(
+  db: Database,
+  queue: QueueRef,
+  limit: number,
+  exclude: readonly string[],
+): Promise<{ key: string; dueAt: number }[]> {
+  const rows = await db.all<{ key: string; head_due: number }>(readyKeys(db.dialect), {
+    ...queue,
+    limit,
+    exclude: JSON.stringify(exclude),
+  });
+  return rows.map((r) => ({ key: r.key, dueAt: Number(r.head_due) }));
+}
+
+export function toDeliveryLog(r: Row): DeliveryLog {
+  return {
     id: r.id as string,
     messageId: Number(r.message_id),
     orgId: r.org_id as string,
@@ -35,14 +67,14 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
     // A FHIR message goes out as it came in (SPEC 2.3).
     contentType: r.data_model === 'FHIR' ? 'application/fhir+json' : 'application/json',
     ...(typeof r.ordering_key === 'string' ? { orderingKey: r.ordering_key } : {}),
-  }));
+  };
 }
 
 export async function nextDueAt(db: Database, owner: string): Promise<number | null> {
   const row = await db.get<{ due: number | null }>(
     `SELECT min(CASE WHEN lease_owner IS NULL THEN head_due
                 ELSE ${db.dialect.greatest('head_due', 'lease_expires_at')} END) AS due
-     FROM (SELECT q.lease_owner, q.lease_expires_at, ${HEAD_DUE} AS head_due FROM queues q
+     FROM (SELECT q.lease_owner, q.lease_expires_at, ${queueDue(db.dialect)} AS head_due FROM queues q
            WHERE q.paused_at IS NULL AND (q.lease_owner IS NULL OR q.lease_owner <> :owner)) s
      WHERE head_due IS NOT NULL`,
     { owner },

@@ -6,7 +6,8 @@ import type {
   QueryRecord,
 } from '../roles/intake-store.ts';
 import type { Attempt } from '../../models/log.ts';
-import { JOIN_QUEUE } from '../sql/log-columns.ts';
+import { JOIN_KEYED_QUEUE, JOIN_QUEUE } from '../sql/log-columns.ts';
+import { KEY_JOIN } from '../sql/queue-keys.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
 
 /**
@@ -95,13 +96,22 @@ export class SqliteIntake implements IntakeStore {
       message.problems,
     );
     const logs = message.logs.map((log) => {
+      const keyed = log.orderingKey !== undefined && log.status === 'pending';
       const sequence =
         log.destinationId === null
           ? null
-          : this.#db.getSync<{ next_seq: number }>(JOIN_QUEUE, {
+          : this.#db.getSync<{ next_seq: number }>(keyed ? JOIN_KEYED_QUEUE : JOIN_QUEUE, {
               orgId: message.orgId,
               destinationId: log.destinationId,
             })!.next_seq;
+      if (keyed && sequence !== null)
+        this.#db.runSync(KEY_JOIN, {
+          orgId: message.orgId,
+          destinationId: log.destinationId,
+          key: log.orderingKey,
+          seq: sequence,
+          due: message.receivedAt,
+        });
       this.#db.runSync(
         `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
            seq, status, next_attempt_id, next_attempt_at, failed_reason, ordering_key, created_at, updated_at)

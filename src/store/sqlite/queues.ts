@@ -7,8 +7,9 @@ import type {
   QueueRef,
   QueueStore,
 } from '../roles/queue-store.ts';
-import { HEAD_DUE, LEFT_QUEUE } from '../sql/log-columns.ts';
-import { headLogs, nextDueAt, releaseLeases, releaseQueue } from '../sql/queue-heads.ts';
+import { KEYED_LEFT_QUEUE, LEFT_QUEUE, queueDue } from '../sql/log-columns.ts';
+import { dueKeys, headLogs, keyHeadLog, nextDueAt, releaseLeases, releaseQueue } from '../sql/queue-heads.ts';
+import { KEY_DROP_EMPTY, KEY_LEFT, KEY_RETRY } from '../sql/queue-keys.ts';
 import { insertAttempt } from './intake.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
 
@@ -28,15 +29,26 @@ export class SqliteQueues implements QueueStore {
   async claimQueues(claim: QueueClaim): Promise<ClaimedQueue[]> {
     const excluded = new Set(claim.exclude.map(queueKey));
     const candidates = (
-      await this.#db.all<{ org_id: string; destination_id: string; alert_log_id: string | null }>(
-        `SELECT q.org_id, q.destination_id, q.alert_log_id FROM queues q
+      await this.#db.all<{
+        org_id: string;
+        destination_id: string;
+        alert_log_id: string | null;
+        alert_key: string | null;
+      }>(
+        `SELECT q.org_id, q.destination_id, q.alert_log_id,
+           (SELECT al.ordering_key FROM logs al WHERE al.id = q.alert_log_id) AS alert_key FROM queues q
          WHERE q.paused_at IS NULL AND (q.lease_owner IS NULL OR q.lease_expires_at <= :now)
-           AND ${HEAD_DUE} <= :now
+           AND ${queueDue(this.#db.dialect)} <= :now
          LIMIT :limit`,
         { now: claim.now, limit: claim.limit + excluded.size },
       )
     )
-      .map((r) => ({ orgId: r.org_id, destinationId: r.destination_id, openAlertLogId: r.alert_log_id }))
+      .map((r) => ({
+        orgId: r.org_id,
+        destinationId: r.destination_id,
+        openAlertLogId: r.alert_log_id,
+        openAlertKey: r.alert_key,
+      }))
       .filter((q) => !excluded.has(queueKey(q)))
       .slice(0, claim.limit);
     if (candidates.length === 0) return [];
@@ -67,6 +79,18 @@ export class SqliteQueues implements QueueStore {
     return headLogs(this.#db, queue, limit);
   }
 
+  dueKeys(
+    queue: QueueRef,
+    limit: number,
+    exclude: readonly string[],
+  ): Promise<{ key: string; dueAt: number }[]> {
+    return dueKeys(this.#db, queue, limit, exclude);
+  }
+
+  keyHeadLog(queue: QueueRef, key: string): Promise<DeliveryLog | undefined> {
+    return keyHeadLog(this.#db, queue, key);
+  }
+
   recordAttempt(record: AttemptRecord): Promise<AttemptResult> {
     return this.#db.commit((): AttemptResult => {
       const { attempt, log, queue, alert } = record;
@@ -82,10 +106,24 @@ export class SqliteQueues implements QueueStore {
       const updated = db.getSync<{ seq: number }>(
         `UPDATE logs SET status = :status, attempt_count = attempt_count + 1, next_attempt_at = :nextAttemptAt,
            next_attempt_id = :nextAttemptId, failed_reason = :failedReason, updated_at = :now
-         WHERE id = :id RETURNING seq`,
+         WHERE id = :id AND status = 'pending' RETURNING seq`,
         { ...log, id: attempt.logId, now: attempt.startedAt + attempt.durationMs },
       );
-      if (updated && log.status !== 'pending') db.runSync(LEFT_QUEUE, { ...queue, seq: updated.seq });
+      const key = record.orderingKey;
+      if (updated && log.status !== 'pending') {
+        if (key === undefined) db.runSync(LEFT_QUEUE, { ...queue, seq: updated.seq });
+        else {
+          db.runSync(KEYED_LEFT_QUEUE, { ...queue });
+          db.runSync(KEY_LEFT, { ...queue, key });
+          db.runSync(KEY_DROP_EMPTY, { ...queue, key });
+        }
+      } else if (updated && key !== undefined)
+        db.runSync(KEY_RETRY, {
+          ...queue,
+          key,
+          due: log.nextAttemptAt,
+          now: attempt.startedAt + attempt.durationMs,
+        });
       // The lease is only written to give it back: the dispatcher's renew loop keeps it alive.
       if (record.release)
         db.runSync(

@@ -12,6 +12,8 @@ export const REMOTE_METHODS = {
     'claimQueues',
     'nextDueAt',
     'headLogs',
+    'dueKeys',
+    'keyHeadLog',
     'recordAttempt',
     'renewLeases',
     'releaseQueue',

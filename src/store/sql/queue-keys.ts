@@ -1,0 +1,70 @@
+import type { Dialect } from './dialect.ts';
+
+/**
+ * SQL of ordering keys (SPEC 5.2) both stores run alike: a keyed destination's pending logs are
+ * grouped by key in `queue_keys` (migration 10), one row per key with pending logs. Every
+ * statement here is a lookup by the key's primary key or an ordered walk of one destination's
+ * entries in `queue_keys_due` / `logs_pending_key`, which hold the backlog only: nothing walks a
+ * blocked key's logs or the delivered history.
+ */
+
+/** A pending keyed log (seq `:seq`, due `:due`) joins its key, which starts at it when new. */
+export const KEY_JOIN = `INSERT INTO queue_keys (org_id, destination_id, key, pending_count, head_seq, head_due)
+  VALUES (:orgId, :destinationId, :key, 1, :seq, :due)
+  ON CONFLICT (org_id, destination_id, key) DO UPDATE SET pending_count = queue_keys.pending_count + 1`;
+
+/** The key's first pending log (`logs_pending_key`), for a `SELECT` of column `column`. */
+function keyHead(column: string): string {
+  return `(SELECT p.${column} FROM logs p WHERE p.org_id = queue_keys.org_id
+    AND p.destination_id = queue_keys.destination_id AND p.ordering_key = queue_keys.key
+    AND p.status = 'pending' ORDER BY p.seq LIMIT 1)`;
+}
+
+/**
+ * After key `:key`'s head left `pending` (in the same transaction, after the log's update): one
+ * fewer, no longer blocked, and its head moves to its next pending log. Then `KEY_DROP_EMPTY`.
+ */
+export const KEY_LEFT = `UPDATE queue_keys SET pending_count = pending_count - 1, blocked_since = NULL,
+    head_seq = coalesce(${keyHead('seq')}, head_seq), head_due = coalesce(${keyHead('next_attempt_at')}, head_due)
+  WHERE org_id = :orgId AND destination_id = :destinationId AND key = :key`;
+
+/** A key with no pending log left has no row (the table holds the backlog's keys only). */
+export const KEY_DROP_EMPTY = `DELETE FROM queue_keys
+  WHERE org_id = :orgId AND destination_id = :destinationId AND key = :key AND pending_count <= 0`;
+
+/** Key `:key`'s head failed and is retried at `:due`: the key is blocked (since `:now`, if not already). */
+export const KEY_RETRY = `UPDATE queue_keys SET head_due = :due, blocked_since = coalesce(blocked_since, :now)
+  WHERE org_id = :orgId AND destination_id = :destinationId AND key = :key`;
+
+/**
+ * Up to `:limit` keys of the queue in due order, leaving out `:exclude` (a JSON array: the keys
+ * in flight), with when each is due: an ordered walk of `queue_keys_due` that passes over at most
+ * the excluded keys.
+ */
+export function readyKeys(dialect: Dialect): string {
+  return `SELECT key, head_due FROM queue_keys
+    WHERE org_id = :orgId AND destination_id = :destinationId AND key NOT IN ${dialect.jsonTexts(':exclude')}
+    ORDER BY head_due LIMIT :limit`;
+}
+
+/** The columns `toDeliveryLog` maps, of logs `l` joined to their messages `m`. */
+export const DELIVERY_COLUMNS = `l.id, l.message_id, l.org_id, l.destination_id, l.data_model, l.ordering_key,
+  l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at, m.received_at, m.payload`;
+
+/** Key `:key`'s head log, with its message (one lookup in `logs_pending_key`). */
+export const KEY_HEAD_LOG = `SELECT ${DELIVERY_COLUMNS} FROM logs l JOIN messages m ON m.id = l.message_id
+  WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.ordering_key = :key AND l.status = 'pending'
+  ORDER BY l.seq LIMIT 1`;
+
+/** The queue's blocked keys, longest blocked first (`queue_keys_blocked`). */
+export const BLOCKED_KEYS = `SELECT key, pending_count, head_seq, blocked_since FROM queue_keys
+  WHERE org_id = :orgId AND destination_id = :destinationId AND blocked_since IS NOT NULL
+  ORDER BY blocked_since, key LIMIT :limit`;
+
+/** How many of the queue's keys are blocked, and since when the longest (`queue_keys_blocked`). */
+export const BLOCKED_SUMMARY = `SELECT count(*) AS blocked, min(blocked_since) AS oldest FROM queue_keys
+  WHERE org_id = :orgId AND destination_id = :destinationId AND blocked_since IS NOT NULL`;
+
+/** The queue's oldest keyed pending log's seq (`queue_keys_oldest`). */
+export const OLDEST_KEYED_SEQ = `SELECT head_seq FROM queue_keys
+  WHERE org_id = :orgId AND destination_id = :destinationId ORDER BY head_seq LIMIT 1`;
