@@ -79,6 +79,8 @@ export function tempDir(name: string): { path: string; remove: () => void } {
 export interface BenchDestination {
   id: string;
   url: string;
+  orderingKey?: string;
+  maxInFlight?: number;
 }
 
 /** A config of one organization, one source and the given destinations (explicitly addressed). */

@@ -270,9 +270,8 @@ export class Dispatcher {
           signal.addEventListener('abort', wake, { once: true });
         }),
       runKey: async (key) => {
-        for (let n = 0; n < KEY_TURN && !this.#stopping; n++) {
-          const log = await queues.keyHeadLog(queue, key);
-          if (!log || log.nextAttemptAt > clock.now()) return 'next';
+        for (const log of await queues.keyHeadLogs(queue, key, KEY_TURN)) {
+          if (this.#stopping || log.nextAttemptAt > clock.now()) return 'next';
           const step = await this.#deliver(queue, run, log);
           if (step !== 'next') return step === 'stop' ? 'stop' : 'next';
         }

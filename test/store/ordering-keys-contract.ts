@@ -103,15 +103,15 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       );
       assert.deepEqual(await store.queues.headLogs(APP, 10), [], 'no unkeyed log');
       assert.equal(await claimApp(store, 'W', NOW + 5), true);
-      const headA = await store.queues.keyHeadLog(APP, 'A');
+      const headA = await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]);
       assert.equal(headA?.id, a1);
       assert.equal(headA?.orderingKey, 'A');
 
       // A's head fails (production: retried in 10 s); B is delivered.
       await store.queues.recordAttempt(record('W', headA!, 'failed', { retryAt: NOW + 10_000, at: NOW + 6 }));
-      const headB = await store.queues.keyHeadLog(APP, 'B');
+      const headB = await store.queues.keyHeadLogs(APP, 'B', 1).then((l) => l[0]);
       assert.equal((await store.queues.recordAttempt(record('W', headB!, 'succeeded'))).leaseHeld, true);
-      assert.equal(await store.queues.keyHeadLog(APP, 'B'), undefined, 'B is empty');
+      assert.equal(await store.queues.keyHeadLogs(APP, 'B', 1).then((l) => l[0]), undefined, 'B is empty');
       assert.deepEqual(
         (await store.queues.dueKeys(APP, 10, [])).map((k) => [k.key, k.dueAt]),
         [
@@ -136,13 +136,13 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       assert.equal(summary?.oldestQueuedAt, NOW);
 
       // The key '' is delivered; A's retry succeeds; A's next log is its head, due at once.
-      const headEmpty = await store.queues.keyHeadLog(APP, '');
+      const headEmpty = await store.queues.keyHeadLogs(APP, '', 1).then((l) => l[0]);
       assert.equal(headEmpty?.id, c1);
       await store.queues.recordAttempt(record('W', headEmpty!, 'succeeded'));
-      const retrying = await store.queues.keyHeadLog(APP, 'A');
+      const retrying = await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]);
       assert.equal(retrying?.attemptCount, 1);
       await store.queues.recordAttempt(record('W', retrying!, 'succeeded', { at: NOW + 10_000 }));
-      assert.equal((await store.queues.keyHeadLog(APP, 'A'))?.id, a2);
+      assert.equal((await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]))?.id, a2);
       assert.deepEqual(
         (await store.queues.dueKeys(APP, 10, [])).map((k) => [k.key, k.dueAt]),
         [['A', NOW + 2]],
@@ -157,7 +157,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
     test('claims and nextDueAt see keyed queues: a blocked key makes the queue due at its retry only', async () => {
       await accept(store, keyed('A'));
       assert.equal(await claimApp(store, 'W', NOW), true);
-      const head = await store.queues.keyHeadLog(APP, 'A');
+      const head = await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]);
       await store.queues.recordAttempt(record('W', head!, 'failed', { retryAt: NOW + 10_000 }));
       await store.queues.releaseQueue('W', APP);
       assert.equal(await store.queues.nextDueAt('nobody'), NOW + 10_000);
@@ -175,13 +175,15 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       assert.deepEqual(await store.operators.skipHead('acme', 'app', by, 'B'), { error: 'not_paused' });
       assert.deepEqual(await store.operators.skipHead('acme', 'app', by, 'Z'), { error: 'not_paused' });
       await claimApp(store, 'W', NOW);
-      await store.queues.recordAttempt(record('W', (await store.queues.keyHeadLog(APP, 'A'))!, 'failed'));
+      await store.queues.recordAttempt(
+        record('W', (await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]))!, 'failed'),
+      );
       const skipped = await store.operators.skipHead('acme', 'app', by, 'A');
       assert.ok('skipped' in skipped);
       assert.equal(skipped.skipped.id, a1);
       assert.equal(skipped.skipped.status, 'failed');
       assert.match(skipped.skipped.failedReason ?? '', /Skipped by ops: bad message/);
-      assert.equal((await store.queues.keyHeadLog(APP, 'A'))?.id, a2);
+      assert.equal((await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]))?.id, a2);
       const view = await store.operators.getQueue('acme', 'app', NOW + 2);
       assert.equal(view?.blockedKeys.count, 0);
       assert.equal(view?.depth, 2);
@@ -192,7 +194,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       assert.equal((await store.operators.getQueue('acme', 'app', NOW + 2))?.depth, 1);
       // The late record of an attempt in flight on a skipped log leaves it failed and the counts alone.
       await store.operators.setQueuePaused('acme', 'app', null);
-      const head = (await store.queues.keyHeadLog(APP, 'A'))!;
+      const head = (await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]))!;
       await store.operators.setQueuePaused('acme', 'app', by);
       await store.operators.skipHead('acme', 'app', by, 'A');
       await store.queues.recordAttempt(record('W', head, 'succeeded'));
@@ -204,7 +206,9 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
     test('a retried keyed log joins the back of its key; a forced destination delete empties the keys', async () => {
       const a1 = await accept(store, keyed('A'));
       await claimApp(store, 'W', NOW);
-      await store.queues.recordAttempt(record('W', (await store.queues.keyHeadLog(APP, 'A'))!, 'succeeded'));
+      await store.queues.recordAttempt(
+        record('W', (await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]))!, 'succeeded'),
+      );
       const copy = await store.operators.retryLog(
         'acme',
         a1,
@@ -212,7 +216,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
         NOW + 5,
       );
       assert.equal(copy?.orderingKey, 'A');
-      assert.equal((await store.queues.keyHeadLog(APP, 'A'))?.id, copy?.id);
+      assert.equal((await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]))?.id, copy?.id);
       assert.deepEqual(
         (await store.queues.dueKeys(APP, 10, [])).map((k) => [k.key, k.dueAt]),
         [['A', NOW + 5]],
@@ -262,7 +266,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
           Array.from({ length: 500 }, (_, j) => accept(store, keyed('stuck', { receivedAt: NOW + i + j }))),
         );
       await claimApp(store, 'W', NOW + BLOCKED);
-      const stuck = (await store.queues.keyHeadLog(APP, 'stuck'))!;
+      const stuck = (await store.queues.keyHeadLogs(APP, 'stuck', 1).then((l) => l[0]))!;
       await store.queues.recordAttempt(record('W', stuck, 'failed', { retryAt: NOW + 10 ** 9 }));
       for (let i = 0; i < 200; i++) await accept(store, keyed(`p${i}`, { receivedAt: NOW + BLOCKED + i }));
       const timings: Record<string, number> = {};
@@ -280,12 +284,12 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       const due = await timed('dueKeys', () => store.queues.dueKeys(APP, 65, ['p0', 'p1']));
       assert.equal(due.length, 65);
       assert.ok(due.every((k) => k.key !== 'stuck'));
-      await timed('keyHeadLog', () => store.queues.keyHeadLog(APP, 'p5'));
+      await timed('keyHeadLog', () => store.queues.keyHeadLogs(APP, 'p5', 1).then((l) => l[0]));
       await timed('nextDueAt', () => store.queues.nextDueAt('nobody'));
       await timed('getQueue', () => store.operators.getQueue('acme', 'app', NOW));
       await timed('listQueues', () => store.operators.listQueues('acme'));
       for (let i = 0; i < 5; i++) {
-        const head = (await store.queues.keyHeadLog(APP, `p${i}`))!;
+        const head = (await store.queues.keyHeadLogs(APP, `p${i}`, 1).then((l) => l[0]))!;
         const started = performance.now();
         await store.queues.recordAttempt(record('W', head, 'succeeded'));
         timings[`recordAttempt p${i}`] = performance.now() - started;

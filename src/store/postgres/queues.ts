@@ -8,7 +8,14 @@ import type {
   QueueStore,
 } from '../roles/queue-store.ts';
 import { queueDue } from '../sql/log-columns.ts';
-import { dueKeys, headLogs, keyHeadLog, nextDueAt, releaseLeases, releaseQueue } from '../sql/queue-heads.ts';
+import {
+  dueKeys,
+  headLogs,
+  keyHeadLogs,
+  nextDueAt,
+  releaseLeases,
+  releaseQueue,
+} from '../sql/queue-heads.ts';
 import { attemptBatcher } from './attempt-batch.ts';
 import type { Batcher } from './batcher.ts';
 import type { PgDatabase } from './pg-database.ts';
@@ -82,8 +89,8 @@ export class PgQueues implements QueueStore {
     return dueKeys(this.#db, queue, limit, exclude);
   }
 
-  keyHeadLog(queue: QueueRef, key: string): Promise<DeliveryLog | undefined> {
-    return keyHeadLog(this.#db, queue, key);
+  keyHeadLogs(queue: QueueRef, key: string, limit: number): Promise<DeliveryLog[]> {
+    return keyHeadLogs(this.#db, queue, key, limit);
   }
 
   async recordAttempt(record: AttemptRecord): Promise<AttemptResult> {

@@ -27,8 +27,8 @@ export interface QueueStore {
     limit: number,
     exclude: readonly string[],
   ): Promise<{ key: string; dueAt: number }[]>;
-  /** The head log of one ordering key of the queue (its oldest pending log), if it has one. */
-  keyHeadLog(queue: QueueRef, key: string): Promise<DeliveryLog | undefined>;
+  /** One ordering key's first `limit` pending logs in order, from its head (its oldest pending log). */
+  keyHeadLogs(queue: QueueRef, key: string, limit: number): Promise<DeliveryLog[]>;
   recordAttempt(record: AttemptRecord): Promise<AttemptResult>;
   renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void>;
   releaseQueue(owner: string, queue: QueueRef): Promise<void>;

@@ -2,7 +2,7 @@ import type { Database } from './database.ts';
 import type { DeliveryLog, QueueRef } from '../roles/queue-store.ts';
 import type { Row } from './database.ts';
 import { fromMark, HEAD_WINDOW, QUEUE_MARK, queueDue, UNKEYED_PENDING } from './log-columns.ts';
-import { KEY_HEAD_LOG, readyKeys } from './queue-keys.ts';
+import { KEY_HEAD_LOGS, readyKeys } from './queue-keys.ts';
 
 /**
  * The delivery queries both stores run alike. Each is bounded by an index whatever the history:
@@ -26,14 +26,14 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
   return rows.map(toDeliveryLog);
 }
 
-/** The head log of one of the queue's keys, if it has one. */
-export async function keyHeadLog(
+/** The first `limit` pending logs of one of the queue's keys, from its head. */
+export async function keyHeadLogs(
   db: Database,
   queue: QueueRef,
   key: string,
-): Promise<DeliveryLog | undefined> {
-  const row = await db.get(KEY_HEAD_LOG, { ...queue, key });
-  return row && toDeliveryLog(row);
+  limit: number,
+): Promise<DeliveryLog[]> {
+  return (await db.all(KEY_HEAD_LOGS, { ...queue, key, limit })).map(toDeliveryLog);
 }
 
 /** Up to `limit` of the queue's keys in due order, leaving out `exclude`, with when each is due. */

@@ -51,10 +51,10 @@ export function readyKeys(dialect: Dialect): string {
 export const DELIVERY_COLUMNS = `l.id, l.message_id, l.org_id, l.destination_id, l.data_model, l.ordering_key,
   l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at, m.received_at, m.payload`;
 
-/** Key `:key`'s head log, with its message (one lookup in `logs_pending_key`). */
-export const KEY_HEAD_LOG = `SELECT ${DELIVERY_COLUMNS} FROM logs l JOIN messages m ON m.id = l.message_id
+/** Key `:key`'s first `:limit` pending logs from its head, with their messages (a walk of `logs_pending_key`). */
+export const KEY_HEAD_LOGS = `SELECT ${DELIVERY_COLUMNS} FROM logs l JOIN messages m ON m.id = l.message_id
   WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.ordering_key = :key AND l.status = 'pending'
-  ORDER BY l.seq LIMIT 1`;
+  ORDER BY l.seq LIMIT :limit`;
 
 /** The queue's blocked keys, longest blocked first (`queue_keys_blocked`). */
 export const BLOCKED_KEYS = `SELECT key, pending_count, head_seq, blocked_since FROM queue_keys

@@ -8,7 +8,14 @@ import type {
   QueueStore,
 } from '../roles/queue-store.ts';
 import { KEYED_LEFT_QUEUE, LEFT_QUEUE, queueDue } from '../sql/log-columns.ts';
-import { dueKeys, headLogs, keyHeadLog, nextDueAt, releaseLeases, releaseQueue } from '../sql/queue-heads.ts';
+import {
+  dueKeys,
+  headLogs,
+  keyHeadLogs,
+  nextDueAt,
+  releaseLeases,
+  releaseQueue,
+} from '../sql/queue-heads.ts';
 import { KEY_DROP_EMPTY, KEY_LEFT, KEY_RETRY } from '../sql/queue-keys.ts';
 import { insertAttempt } from './intake.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
@@ -87,8 +94,8 @@ export class SqliteQueues implements QueueStore {
     return dueKeys(this.#db, queue, limit, exclude);
   }
 
-  keyHeadLog(queue: QueueRef, key: string): Promise<DeliveryLog | undefined> {
-    return keyHeadLog(this.#db, queue, key);
+  keyHeadLogs(queue: QueueRef, key: string, limit: number): Promise<DeliveryLog[]> {
+    return keyHeadLogs(this.#db, queue, key, limit);
   }
 
   recordAttempt(record: AttemptRecord): Promise<AttemptResult> {

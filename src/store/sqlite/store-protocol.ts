@@ -13,7 +13,7 @@ export const REMOTE_METHODS = {
     'nextDueAt',
     'headLogs',
     'dueKeys',
-    'keyHeadLog',
+    'keyHeadLogs',
     'recordAttempt',
     'renewLeases',
     'releaseQueue',
