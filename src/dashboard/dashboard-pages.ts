@@ -173,7 +173,8 @@ export function dashboardPages(app: FastifyInstance, deps: DashboardDeps): void 
         await deps.actions.resume(who, id);
         done = 'Resumed.';
       } else if (action === 'skip') {
-        const skipped = await deps.actions.skip(who, id, who.actor, reason);
+        const key = formOf(request).key;
+        const skipped = await deps.actions.skip(who, id, who.actor, reason, key?.slice(0, 256));
         done = `Skipped ${skipped.id}; it is failed, with your name and reason.`;
       } else throw new ApiError('NOT_FOUND', 'No such action');
       return back(reply, '/dashboard/queues', done);
