@@ -8,11 +8,13 @@
 //    8, fast receivers, against pg-boss `standard` (no order at all) on the same server.
 // Messages are accepted first (delivery off); then a fresh process delivers them while the
 // receiver times first to last delivery. Run alone: node bench/ordering-keys.ts
-// (BENCH_KEY_MESSAGES, default 10000; BENCH_PG_JOBS, default 20000)
+// (BENCH_KEY_MESSAGES, default 10000; BENCH_PG_JOBS, default 20000; BENCH_KEYS=far or pg: one part)
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { createTestDatabase } from '../test/helpers/pg-database.ts';
 import {
+  cpuSeconds,
   fmt,
   freePort,
   payload,
@@ -45,11 +47,39 @@ interface KeyStats {
   maxInFlight: number;
 }
 
+const EMPTY: KeyStats = {
+  total: 0,
+  failed: 0,
+  violations: 0,
+  repeats: 0,
+  firstAt: 0,
+  lastAt: 0,
+  maxInFlight: 0,
+};
+
 interface KeyRun {
   name: string;
   delivered: number;
   perSecond: number;
   stats: KeyStats;
+  /** CPU per delivery of the delivering Switchboard process, and of PostgreSQL's, in µs. */
+  cpuMicros?: number;
+  pgCpuMicros?: number;
+}
+
+/** CPU seconds of every PostgreSQL server process (a database's work is spread over them). */
+function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) continue;
+    } catch {
+      continue;
+    }
+    const seconds = cpuSeconds(Number(pid));
+    if (Number.isFinite(seconds)) total += seconds;
+  }
+  return total;
 }
 
 async function stats(base: string): Promise<KeyStats> {
@@ -89,19 +119,25 @@ async function run(
     });
     await agent.close();
     await stop(accepting.child);
+    const pgBefore = postgresCpuSeconds();
     const delivering = await startSwitchboard(writeConfig(dir.path, destinations), env);
     running = delivering.child;
+    const cpuBefore = cpuSeconds(delivering.child.pid);
     const deadline = Date.now() + 600_000;
     let seen = await stats(receiverBase);
     while (seen.total < expected && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       seen = await stats(receiverBase);
     }
+    const cpu = cpuSeconds(delivering.child.pid) - cpuBefore;
+    const pgCpu = postgresCpuSeconds() - pgBefore;
     return {
       name,
       delivered: seen.total,
       perSecond: seen.total / Math.max(0.001, (seen.lastAt - seen.firstAt) / 1000),
       stats: seen,
+      cpuMicros: (cpu / seen.total) * 1e6,
+      ...(env.DATABASE_URL ? { pgCpuMicros: (pgCpu / seen.total) * 1e6 } : {}),
     };
   } finally {
     if (running) await stop(running);
@@ -122,6 +158,15 @@ export interface OrderingKeyResults {
 }
 
 export async function runOrderingKeys(): Promise<OrderingKeyResults> {
+  const parts = (process.env.BENCH_KEYS ?? 'far,pg').split(',');
+  const runs: KeyRun[] = [];
+  if (parts.includes('far')) runs.push(...(await runFar()));
+  if (parts.includes('pg')) runs.push(...(await runPostgresKeys()));
+  return { runs };
+}
+
+/** Runs 1 and 2: one destination 20 ms away, strict, keyed, keyed with a failing patient. */
+async function runFar(): Promise<KeyRun[]> {
   const runs: KeyRun[] = [];
   const far = await receivers({ DELAY_MS: '20', FAIL_KEY: `MRN-${FAIL_PATIENT}` });
   try {
@@ -156,6 +201,12 @@ export async function runOrderingKeys(): Promise<OrderingKeyResults> {
   } finally {
     await stop(far.child);
   }
+  return runs;
+}
+
+/** Run 3: PostgreSQL, 100 keyed destinations, then pg-boss `standard` on the same server. */
+async function runPostgresKeys(): Promise<KeyRun[]> {
+  const runs: KeyRun[] = [];
   const fast = await receivers({});
   try {
     const database = await createTestDatabase('bench_keys');
@@ -196,11 +247,17 @@ export async function runOrderingKeys(): Promise<OrderingKeyResults> {
   } finally {
     await stop(boss.child);
   }
-  return { runs };
+  return runs;
 }
 
 export function printOrderingKeys({ runs }: OrderingKeyResults): void {
-  const by = (prefix: string): KeyRun => runs.find((r) => r.name.startsWith(prefix))!;
+  const by = (prefix: string): KeyRun =>
+    runs.find((r) => r.name.startsWith(prefix)) ?? {
+      name: prefix,
+      delivered: 0,
+      perSecond: NaN,
+      stats: EMPTY,
+    };
   console.log(
     `\nOrdering keys: receiver 20 ms away, ${fmt(MESSAGES)} messages over ${fmt(PATIENTS)} patients`,
   );

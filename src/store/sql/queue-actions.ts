@@ -73,7 +73,7 @@ export async function skipHead(
     if (key === undefined) await tx.run(LEFT_QUEUE, { orgId, destinationId, seq: Number(head.seq) });
     else {
       await tx.run(KEYED_LEFT_QUEUE, { orgId, destinationId });
-      await tx.run(KEY_LEFT, { orgId, destinationId, key });
+      await tx.run(KEY_LEFT, { orgId, destinationId, key, seq: Number(head.seq) });
       await tx.run(KEY_DROP_EMPTY, { orgId, destinationId, key });
     }
     return { id: head.id };

@@ -13,19 +13,20 @@ export const KEY_JOIN = `INSERT INTO queue_keys (org_id, destination_id, key, pe
   VALUES (:orgId, :destinationId, :key, 1, :seq, :due)
   ON CONFLICT (org_id, destination_id, key) DO UPDATE SET pending_count = queue_keys.pending_count + 1`;
 
-/** The key's first pending log (`logs_pending_key`), for a `SELECT` of column `column`. */
-function keyHead(column: string): string {
+/** The key's first pending log after seq `:seq` (a walk of `logs_pending_key` from it), column `column`. */
+function keyHeadAfter(column: string): string {
   return `(SELECT p.${column} FROM logs p WHERE p.org_id = queue_keys.org_id
     AND p.destination_id = queue_keys.destination_id AND p.ordering_key = queue_keys.key
-    AND p.status = 'pending' ORDER BY p.seq LIMIT 1)`;
+    AND p.status = 'pending' AND p.seq > :seq ORDER BY p.seq LIMIT 1)`;
 }
 
 /**
- * After key `:key`'s head left `pending` (in the same transaction, after the log's update): one
- * fewer, no longer blocked, and its head moves to its next pending log. Then `KEY_DROP_EMPTY`.
+ * After key `:key`'s head (seq `:seq`) left `pending`, in the same transaction: one fewer, no
+ * longer blocked, and its head moves to its next pending log. Then `KEY_DROP_EMPTY`.
  */
 export const KEY_LEFT = `UPDATE queue_keys SET pending_count = pending_count - 1, blocked_since = NULL,
-    head_seq = coalesce(${keyHead('seq')}, head_seq), head_due = coalesce(${keyHead('next_attempt_at')}, head_due)
+    head_seq = coalesce(${keyHeadAfter('seq')}, head_seq),
+    head_due = coalesce(${keyHeadAfter('next_attempt_at')}, head_due)
   WHERE org_id = :orgId AND destination_id = :destinationId AND key = :key`;
 
 /** A key with no pending log left has no row (the table holds the backlog's keys only). */
@@ -51,9 +52,15 @@ export function readyKeys(dialect: Dialect): string {
 export const DELIVERY_COLUMNS = `l.id, l.message_id, l.org_id, l.destination_id, l.data_model, l.ordering_key,
   l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at, m.received_at, m.payload`;
 
-/** Key `:key`'s first `:limit` pending logs from its head, with their messages (a walk of `logs_pending_key`). */
+/**
+ * Key `:key`'s first `:limit` pending logs from its head, with their messages: a walk of
+ * `logs_pending_key` from the head's seq, so the entries of logs delivered before it (which
+ * PostgreSQL keeps in the index until vacuum) are not walked over.
+ */
 export const KEY_HEAD_LOGS = `SELECT ${DELIVERY_COLUMNS} FROM logs l JOIN messages m ON m.id = l.message_id
   WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.ordering_key = :key AND l.status = 'pending'
+    AND l.seq >= coalesce((SELECT k.head_seq FROM queue_keys k
+      WHERE k.org_id = :orgId AND k.destination_id = :destinationId AND k.key = :key), 0)
   ORDER BY l.seq LIMIT :limit`;
 
 /** The queue's blocked keys, longest blocked first (`queue_keys_blocked`). */

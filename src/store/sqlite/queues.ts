@@ -121,7 +121,7 @@ export class SqliteQueues implements QueueStore {
         if (key === undefined) db.runSync(LEFT_QUEUE, { ...queue, seq: updated.seq });
         else {
           db.runSync(KEYED_LEFT_QUEUE, { ...queue });
-          db.runSync(KEY_LEFT, { ...queue, key });
+          db.runSync(KEY_LEFT, { ...queue, key, seq: updated.seq });
           db.runSync(KEY_DROP_EMPTY, { ...queue, key });
         }
       } else if (updated && key !== undefined)

@@ -58,6 +58,7 @@ DECLARE
   log_seq bigint;
   left_queue boolean;
   keyed boolean;
+  key_left bigint;
 BEGIN
   FOR i IN
     SELECT u.n FROM unnest(org_ids, destination_ids) WITH ORDINALITY AS u(org_id, destination_id, n)
@@ -108,16 +109,19 @@ BEGIN
         WHERE s.org_id = org_ids[i] AND s.destination_id = destination_ids[i];
       END IF;
       IF keyed AND left_queue THEN
+        -- The key's next head lies after this log (a walk of logs_pending_key from it on).
         UPDATE queue_keys k SET pending_count = k.pending_count - 1, blocked_since = NULL,
-          head_seq = coalesce((SELECT p.seq FROM logs p WHERE p.org_id = k.org_id
-              AND p.destination_id = k.destination_id AND p.ordering_key = k.key AND p.status = 'pending'
-              ORDER BY p.seq LIMIT 1), k.head_seq),
-          head_due = coalesce((SELECT p.next_attempt_at FROM logs p WHERE p.org_id = k.org_id
-              AND p.destination_id = k.destination_id AND p.ordering_key = k.key AND p.status = 'pending'
-              ORDER BY p.seq LIMIT 1), k.head_due)
-        WHERE k.org_id = org_ids[i] AND k.destination_id = destination_ids[i] AND k.key = ordering_keys[i];
-        DELETE FROM queue_keys k WHERE k.org_id = org_ids[i] AND k.destination_id = destination_ids[i]
-          AND k.key = ordering_keys[i] AND k.pending_count <= 0;
+          head_seq = coalesce(n.seq, k.head_seq), head_due = coalesce(n.next_attempt_at, k.head_due)
+        FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT p.seq, p.next_attempt_at FROM logs p
+            WHERE p.org_id = org_ids[i] AND p.destination_id = destination_ids[i]
+              AND p.ordering_key = ordering_keys[i] AND p.status = 'pending' AND p.seq > log_seq
+            ORDER BY p.seq LIMIT 1) n ON true
+        WHERE k.org_id = org_ids[i] AND k.destination_id = destination_ids[i] AND k.key = ordering_keys[i]
+        RETURNING k.pending_count INTO key_left;
+        IF key_left <= 0 THEN
+          DELETE FROM queue_keys k WHERE k.org_id = org_ids[i] AND k.destination_id = destination_ids[i]
+            AND k.key = ordering_keys[i];
+        END IF;
       ELSIF keyed THEN
         UPDATE queue_keys k SET head_due = next_attempt_ats[i],
           blocked_since = coalesce(k.blocked_since, finished_ats[i])
