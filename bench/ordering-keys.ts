@@ -262,11 +262,12 @@ export function printOrderingKeys({ runs }: OrderingKeyResults): void {
     `\nOrdering keys: receiver 20 ms away, ${fmt(MESSAGES)} messages over ${fmt(PATIENTS)} patients`,
   );
   console.log(
-    'run                                   delivered   deliveries/s   order violations   max in flight',
+    'run                                   delivered   deliveries/s   order violations   max in flight   CPU µs/delivery (Switchboard, PostgreSQL)',
   );
+  const micros = (n: number | undefined): string => (n === undefined ? '—' : fmt(n));
   for (const r of runs)
     console.log(
-      `${r.name.padEnd(37)} ${fmt(r.delivered).padStart(9)}   ${fmt(r.perSecond).padStart(12)}   ${String(r.stats.violations).padStart(16)}   ${String(r.stats.maxInFlight).padStart(13)}`,
+      `${r.name.padEnd(37)} ${fmt(r.delivered).padStart(9)}   ${fmt(r.perSecond).padStart(12)}   ${String(r.stats.violations).padStart(16)}   ${String(r.stats.maxInFlight).padStart(13)}   ${micros(r.cpuMicros)}, ${micros(r.pgCpuMicros)}`,
     );
   const strict = by('strict');
   const keyed = by('orderingKey');

@@ -4,7 +4,8 @@ import type { Dialect } from './dialect.ts';
  * SQL of ordering keys (SPEC 5.2) both stores run alike: a keyed destination's pending logs are
  * grouped by key in `queue_keys` (migration 10), one row per key with pending logs. Every
  * statement here is a lookup by the key's primary key or an ordered walk of one destination's
- * entries in `queue_keys_due` / `logs_pending_key`, which hold the backlog only: nothing walks a
+ * entries in `queue_keys_due` (the backlog's keys only) or a walk of one key's logs in `logs_key`
+ * from its head (logs leave a key in order, so its head's successors come first): nothing walks a
  * blocked key's logs or the delivered history.
  */
 
@@ -13,7 +14,7 @@ export const KEY_JOIN = `INSERT INTO queue_keys (org_id, destination_id, key, pe
   VALUES (:orgId, :destinationId, :key, 1, :seq, :due)
   ON CONFLICT (org_id, destination_id, key) DO UPDATE SET pending_count = queue_keys.pending_count + 1`;
 
-/** The key's first pending log after seq `:seq` (a walk of `logs_pending_key` from it), column `column`. */
+/** The key's first pending log after seq `:seq` (a walk of `logs_key` from it), column `column`. */
 function keyHeadAfter(column: string): string {
   return `(SELECT p.${column} FROM logs p WHERE p.org_id = queue_keys.org_id
     AND p.destination_id = queue_keys.destination_id AND p.ordering_key = queue_keys.key
@@ -54,8 +55,7 @@ export const DELIVERY_COLUMNS = `l.id, l.message_id, l.org_id, l.destination_id,
 
 /**
  * Key `:key`'s first `:limit` pending logs from its head, with their messages: a walk of
- * `logs_pending_key` from the head's seq, so the entries of logs delivered before it (which
- * PostgreSQL keeps in the index until vacuum) are not walked over.
+ * `logs_key` from the head's seq, so the key's delivered history is not walked over.
  */
 export const KEY_HEAD_LOGS = `SELECT ${DELIVERY_COLUMNS} FROM logs l JOIN messages m ON m.id = l.message_id
   WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.ordering_key = :key AND l.status = 'pending'

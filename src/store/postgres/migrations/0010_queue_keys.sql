@@ -4,8 +4,7 @@
 -- its depth, its head (the key's oldest pending log) and when that head is due, and since when
 -- it has been blocked (its head failed and waits for a retry). Kept in the same transactions as
 -- the logs. The delivery engine finds ready keys in due order through `queue_keys_due`, never by
--- walking a blocked key's backlog; a key's next head is one lookup in `logs_pending_key`, which
--- holds only pending logs.
+-- walking a blocked key's backlog; a key's next head is one step of `logs_key` from its head.
 CREATE TABLE queue_keys (
   org_id TEXT NOT NULL,
   destination_id TEXT NOT NULL,
@@ -20,7 +19,10 @@ CREATE INDEX queue_keys_due ON queue_keys (org_id, destination_id, head_due);
 CREATE INDEX queue_keys_oldest ON queue_keys (org_id, destination_id, head_seq);
 CREATE INDEX queue_keys_blocked ON queue_keys (org_id, destination_id, blocked_since)
   WHERE blocked_since IS NOT NULL;
-CREATE INDEX logs_pending_key ON logs (org_id, destination_id, ordering_key, seq) WHERE status = 'pending';
+-- A key's logs in order, walked from its head: within a key logs leave in order, so the walk
+-- finds the head's successors first. Not partial on `status`: an index on it would make every
+-- delivery's UPDATE of the log a non-HOT update on PostgreSQL (new entries in every index).
+CREATE INDEX logs_key ON logs (org_id, destination_id, ordering_key, seq) WHERE ordering_key IS NOT NULL;
 -- How many of a queue's pending logs are keyed: the rest are delivered strictly in sequence
 -- order from `pending_from`, which only unkeyed logs move.
 ALTER TABLE queues ADD COLUMN keyed_count BIGINT NOT NULL DEFAULT 0;
@@ -109,7 +111,7 @@ BEGIN
         WHERE s.org_id = org_ids[i] AND s.destination_id = destination_ids[i];
       END IF;
       IF keyed AND left_queue THEN
-        -- The key's next head lies after this log (a walk of logs_pending_key from it on).
+        -- The key's next head lies after this log (a walk of logs_key from it on).
         UPDATE queue_keys k SET pending_count = k.pending_count - 1, blocked_since = NULL,
           head_seq = coalesce(n.seq, k.head_seq), head_due = coalesce(n.next_attempt_at, k.head_due)
         FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT p.seq, p.next_attempt_at FROM logs p
