@@ -1,3 +1,4 @@
+import type { QueueRef } from './store/roles/queue-store.ts';
 import type { CatalogAdmin } from './services/catalog-admin.ts';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -45,8 +46,11 @@ export interface AppDeps {
   queryClient: QueryClient;
   /** Counts requests per client for the rate limit (in memory, or Redis for many instances). */
   rateCounter: RateCounter;
-  /** Wakes delivery after new work was stored or a queue changed. */
-  wakeDelivery: () => void;
+  /**
+   * Wakes delivery after new work was stored (for those queues) or a queue changed (none named:
+   * every runner looks again).
+   */
+  wakeDelivery: (queues?: QueueRef[]) => void;
   metrics: Metrics;
   /** Creates, changes and deletes the catalog (the Platform API's configuration routes). */
   catalogAdmin: CatalogAdmin;

@@ -162,7 +162,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     tokens,
     queryClient,
     rateCounter,
-    wakeDelivery: () => dispatcher.notify(),
+    wakeDelivery: (queues) => dispatcher.notify(queues),
     metrics,
     catalogAdmin,
   });

@@ -71,9 +71,10 @@ export function registerRoutes(
     intake: store.intake,
     catalog,
     clock,
-    onAccepted: (source, pending) => {
+    onAccepted: (source, destinationIds) => {
       deps.metrics.accepted(source.orgId, source.id);
-      if (pending) deps.wakeDelivery();
+      if (destinationIds.length > 0)
+        deps.wakeDelivery(destinationIds.map((destinationId) => ({ orgId: source.orgId, destinationId })));
     },
     idempotencyWindowMs: config.server.idempotencyWindowMs,
   };

@@ -9,7 +9,7 @@ import type { ClaimedQueue, DeliveryLog, QueueRef, QueueStore } from '../store/r
 import type { Outbound } from './outbound.ts';
 import { decideAlert, newAlert } from './alert-policy.ts';
 import { decideRetry } from './retry-policy.ts';
-import { runKeyLanes, type LaneEnd } from './key-lanes.ts';
+import { KeyWakeups, queueName, runKeyLanes, type LaneEnd } from './key-lanes.ts';
 import { newId } from '../lib/ids.ts';
 
 export interface DispatcherDeps {
@@ -48,9 +48,6 @@ interface RunState {
   alertKey: string | null;
 }
 
-/** Logs a key delivers in a row before its lane gives other due keys a turn. */
-const KEY_TURN = 8;
-
 /**
  * Delivers logs. The dispatcher leases whole destination queues from the store and runs one
  * sequential runner per leased queue, so each destination sees at most one log in flight and
@@ -68,7 +65,7 @@ export class Dispatcher {
   #wake: AbortController | undefined;
   #woken = false;
   /** Runners of keyed queues waiting for new work (see `runKeyLanes`). */
-  readonly #keyWaiters = new Set<() => void>();
+  readonly #keyWakeups = new KeyWakeups();
   #stopping = false;
   #loops: Promise<void>[] = [];
   /** Claim passes started; each waiter is told how many queues the first pass after its call claimed. */
@@ -84,11 +81,18 @@ export class Dispatcher {
     this.#loops = [this.#claimLoop(), this.#renewLoop()];
   }
 
-  /** New work may be there: look now rather than at the next poll. */
-  notify(): void {
+  /**
+   * New work may be there (for `queues`, when named): look now rather than at the next poll.
+   * Keyed runners are woken only for their own queue's work, unless none is named.
+   */
+  notify(queues?: readonly QueueRef[]): void {
+    this.#wakeClaims();
+    this.#keyWakeups.wake(queues);
+  }
+
+  #wakeClaims(): void {
     this.#woken = true;
     this.#wake?.abort();
-    for (const wake of [...this.#keyWaiters]) wake();
   }
 
   get activeQueues(): number {
@@ -211,11 +215,11 @@ export class Dispatcher {
 
   #startRunner(claimed: ClaimedQueue): void {
     const queue: QueueRef = { orgId: claimed.orgId, destinationId: claimed.destinationId };
-    const key = `${queue.orgId}\u0000${queue.destinationId}`;
+    const key = queueName(queue);
     const run: RunState = { alertOpen: claimed.openAlertLogId !== null, alertKey: claimed.openAlertKey };
     const done = this.#runQueue(queue, run).finally(() => {
       this.#runners.delete(key);
-      this.notify();
+      this.#wakeClaims();
     });
     this.#runners.set(key, { queue, done });
   }
@@ -233,10 +237,14 @@ export class Dispatcher {
           const logs = await queues.headLogs(queue, settings.batchSize);
           if (logs.length === 0) break;
           for (const log of logs) {
-            if (this.#stopping || log.nextAttemptAt > clock.now()) break batches;
-            const step = await this.#deliver(queue, run, log);
-            if (step === 'stop') return;
-            if (step === 'later') break batches;
+            if (this.#stopping) break batches;
+            // An unkeyed head waiting for its retry holds the whole queue, keyed logs included
+            // (strict FIFO); the claim loop takes the queue again when it is due.
+            if (log.nextAttemptAt > clock.now()) {
+              await queues.releaseQueue(this.owner, queue);
+              return;
+            }
+            if ((await this.#deliver(queue, run, log)) === 'stop') return;
           }
         }
         if (!this.#stopping) await this.#runKeys(queue, run);
@@ -252,25 +260,20 @@ export class Dispatcher {
 
   /** The queue's ordering keys, up to the destination's `maxInFlight` at once. */
   async #runKeys(queue: QueueRef, run: RunState): Promise<LaneEnd> {
-    const { queues, catalog, clock, settings } = this.#deps;
+    const { queues, catalog, clock, settings, logger } = this.#deps;
     return runKeyLanes({
       queues,
       queue,
+      owner: this.owner,
       clock,
+      onLaneError: (key, error) =>
+        logger.error({ err: error, queue, key }, 'delivery: an ordering key failed; the queue is released'),
       maxInFlight: () => catalog.destination(queue.orgId, queue.destinationId)?.maxInFlight ?? 1,
       stopping: () => this.#stopping,
       pollIntervalMs: settings.pollIntervalMs,
-      woken: (signal) =>
-        new Promise<void>((resolve) => {
-          const wake = (): void => {
-            this.#keyWaiters.delete(wake);
-            resolve();
-          };
-          this.#keyWaiters.add(wake);
-          signal.addEventListener('abort', wake, { once: true });
-        }),
-      runKey: async (key) => {
-        for (const log of await queues.keyHeadLogs(queue, key, KEY_TURN)) {
+      woken: (signal) => this.#keyWakeups.wait(queue, signal),
+      runKey: async (key, turn) => {
+        for (const log of await queues.keyHeadLogs(queue, key, turn)) {
           if (this.#stopping || log.nextAttemptAt > clock.now()) return 'next';
           const step = await this.#deliver(queue, run, log);
           if (step !== 'next') return step === 'stop' ? 'stop' : 'next';
@@ -350,7 +353,9 @@ export class Dispatcher {
         attempts: attemptCount,
         // With ordering keys the alert is recovered by its own key: another key's success says
         // nothing of the failing one (and a second failing key does not alert again).
-        alertOpen: run.alertOpen && (delivered && key !== undefined ? run.alertKey === key : true),
+        alertOpen:
+          run.alertOpen &&
+          (delivered && key !== undefined ? run.alertKey === null || run.alertKey === key : true),
         afterAttempts: settings.alertAfterAttempts,
       });
       const alert = alertKind && newAlert(queue, attempt, alertKind, finishedAt);

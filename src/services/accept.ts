@@ -13,7 +13,8 @@ export interface AcceptDeps {
   catalog: Catalog;
   clock: Clock;
   /** Called after each new message's commit (not for a replay): wakes delivery, counts it. */
-  onAccepted: (source: Source, pending: boolean) => void;
+  /** Told of each stored message, with the destinations it queued logs for. */
+  onAccepted: (source: Source, destinationIds: string[]) => void;
   idempotencyWindowMs: number;
 }
 

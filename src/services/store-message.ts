@@ -98,6 +98,9 @@ export async function storeMessage(
       transmissionId: result.transmissionId,
       replayed: true,
     };
-  deps.onAccepted(source, message.destinations.length > 0);
+  deps.onAccepted(
+    source,
+    message.destinations.map((d) => d.id),
+  );
   return { answer, messageId: result.messageId, transmissionId: result.transmissionId, replayed: false };
 }

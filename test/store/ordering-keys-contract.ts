@@ -62,6 +62,32 @@ function record(
   };
 }
 
+/** The queue's ready keys as lease holder `W` sees them (taking the lease when it is free). */
+async function keysOf(
+  store: Store,
+  queue: QueueRef,
+  limit: number,
+  exclude: string[],
+): Promise<{ key: string; dueAt: number }[]> {
+  await store.queues.claimQueues({
+    owner: 'W',
+    now: NOW + 1e9,
+    leaseUntil: NOW + 2e9,
+    limit: 100,
+    exclude: [],
+  });
+  return store.queues.dueKeys(queue, 'W', { limit, exclude, order: 'due' });
+}
+
+/** The contract's catalog with destination `app` keyed, `maxInFlight` keys at once. */
+function keyedCatalog(maxInFlight: number): ReturnType<typeof catalog> {
+  const c = catalog();
+  return {
+    ...c,
+    destinations: c.destinations.map((d) => (d.id === 'app' ? { ...d, orderingKey: '$.n', maxInFlight } : d)),
+  };
+}
+
 const claimApp = async (store: Store, owner: string, now: number): Promise<boolean> =>
   (await store.queues.claimQueues({ owner, now, leaseUntil: now + 30_000, limit: 10, exclude: [] })).some(
     (q) => q.destinationId === 'app',
@@ -75,7 +101,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
     beforeEach(async () => {
       ({ store, cleanup } = await open());
       await store.migrate();
-      await store.catalog.syncCatalog(catalog());
+      await store.catalog.syncCatalog(keyedCatalog(8));
     });
 
     afterEach(async () => {
@@ -89,7 +115,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       const a2 = await accept(store, keyed('A', { receivedAt: NOW + 2 }));
       const c1 = await accept(store, keyed('', { receivedAt: NOW + 3 }));
       assert.deepEqual(
-        (await store.queues.dueKeys(APP, 10, [])).map((k) => [k.key, k.dueAt]),
+        (await keysOf(store, APP, 10, [])).map((k) => [k.key, k.dueAt]),
         [
           ['A', NOW],
           ['B', NOW + 1],
@@ -97,12 +123,22 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
         ],
       );
       assert.deepEqual(
-        (await store.queues.dueKeys(APP, 10, ['A', ''])).map((k) => k.key),
+        (await keysOf(store, APP, 10, ['A', ''])).map((k) => k.key),
         ['B'],
         'keys in flight are left out',
       );
+      assert.deepEqual(
+        await store.queues.dueKeys(APP, 'someone else', { limit: 10, exclude: [], order: 'due' }),
+        [],
+        'only the lease holder reads keys',
+      );
+      assert.deepEqual(
+        (await store.queues.dueKeys(APP, 'W', { limit: 1, exclude: [], order: 'oldest' })).map((k) => k.key),
+        ['A'],
+        'strict FIFO: the oldest key',
+      );
       assert.deepEqual(await store.queues.headLogs(APP, 10), [], 'no unkeyed log');
-      assert.equal(await claimApp(store, 'W', NOW + 5), true);
+      await claimApp(store, 'W', NOW + 5);
       const headA = await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]);
       assert.equal(headA?.id, a1);
       assert.equal(headA?.orderingKey, 'A');
@@ -113,7 +149,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       assert.equal((await store.queues.recordAttempt(record('W', headB!, 'succeeded'))).leaseHeld, true);
       assert.equal(await store.queues.keyHeadLogs(APP, 'B', 1).then((l) => l[0]), undefined, 'B is empty');
       assert.deepEqual(
-        (await store.queues.dueKeys(APP, 10, [])).map((k) => [k.key, k.dueAt]),
+        (await keysOf(store, APP, 10, [])).map((k) => [k.key, k.dueAt]),
         [
           ['', NOW + 3],
           ['A', NOW + 10_000],
@@ -144,7 +180,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       await store.queues.recordAttempt(record('W', retrying!, 'succeeded', { at: NOW + 10_000 }));
       assert.equal((await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]))?.id, a2);
       assert.deepEqual(
-        (await store.queues.dueKeys(APP, 10, [])).map((k) => [k.key, k.dueAt]),
+        (await keysOf(store, APP, 10, [])).map((k) => [k.key, k.dueAt]),
         [['A', NOW + 2]],
       );
       const after = await store.operators.getQueue('acme', 'app', NOW + 10_001);
@@ -164,6 +200,11 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       assert.equal(await claimApp(store, 'W', NOW + 9_999), false, 'not due before its retry');
       await accept(store, keyed('B', { receivedAt: NOW + 50 }));
       assert.equal(await store.queues.nextDueAt('nobody'), NOW + 50, 'another key is due first');
+      // With maxInFlight 1 (strict FIFO) the queue waits behind its oldest log.
+      await store.catalog.syncCatalog(keyedCatalog(1));
+      assert.equal(await store.queues.nextDueAt('nobody'), NOW + 10_000, 'strict: behind the oldest log');
+      assert.equal(await claimApp(store, 'W', NOW + 100), false);
+      await store.catalog.syncCatalog(keyedCatalog(8));
       assert.equal(await claimApp(store, 'W', NOW + 100), true);
     });
 
@@ -189,6 +230,11 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       assert.equal(view?.depth, 2);
       // Paused: any key's head may be skipped; an empty key has nothing to skip.
       await store.operators.setQueuePaused('acme', 'app', by);
+      assert.deepEqual(
+        await store.queues.dueKeys(APP, 'W', { limit: 10, exclude: [], order: 'due' }),
+        [],
+        'a paused queue starts no key',
+      );
       assert.ok('skipped' in (await store.operators.skipHead('acme', 'app', by, 'B')));
       assert.deepEqual(await store.operators.skipHead('acme', 'app', by, 'B'), { error: 'empty' });
       assert.equal((await store.operators.getQueue('acme', 'app', NOW + 2))?.depth, 1);
@@ -200,7 +246,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       await store.queues.recordAttempt(record('W', head, 'succeeded'));
       assert.equal((await store.operators.getLog('acme', head.id, NOW))?.log.status, 'failed');
       assert.equal((await store.operators.getQueue('acme', 'app', NOW + 2))?.depth, 0);
-      assert.deepEqual(await store.queues.dueKeys(APP, 10, []), []);
+      assert.deepEqual(await keysOf(store, APP, 10, []), []);
     });
 
     test('a retried keyed log joins the back of its key; a forced destination delete empties the keys', async () => {
@@ -218,7 +264,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       assert.equal(copy?.orderingKey, 'A');
       assert.equal((await store.queues.keyHeadLogs(APP, 'A', 1).then((l) => l[0]))?.id, copy?.id);
       assert.deepEqual(
-        (await store.queues.dueKeys(APP, 10, [])).map((k) => [k.key, k.dueAt]),
+        (await keysOf(store, APP, 10, [])).map((k) => [k.key, k.dueAt]),
         [['A', NOW + 5]],
       );
       // A destination made through the API (the file's own cannot be deleted so).
@@ -248,13 +294,13 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       const api: QueueRef = { orgId: 'acme', destinationId: 'api' };
       const m = keyed('B');
       await accept(store, { ...m, logs: m.logs.map((l) => ({ ...l, destinationId: 'api' })) });
-      assert.equal((await store.queues.dueKeys(api, 10, [])).length, 1);
+      assert.equal((await keysOf(store, api, 10, [])).length, 1);
       const changed = await store.catalog.changeCatalog({
         ops: [{ kind: 'delete', entity: 'destination', orgId: 'acme', id: 'api', forceReason: 'gone' }],
         audit: { ...audit, action: 'delete' },
       });
       assert.ok(changed.ok, JSON.stringify(changed));
-      assert.deepEqual(await store.queues.dueKeys(api, 10, []), []);
+      assert.deepEqual(await keysOf(store, api, 10, []), []);
       await store.queues.releaseQueue('W', APP);
       assert.equal(await store.queues.nextDueAt('nobody'), NOW + 5, "only app's key is left");
     });
@@ -281,7 +327,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
         timings[label] = times.sort((a, b) => a - b)[2]!;
         return value!;
       };
-      const due = await timed('dueKeys', () => store.queues.dueKeys(APP, 65, ['p0', 'p1']));
+      const due = await timed('dueKeys', () => keysOf(store, APP, 65, ['p0', 'p1']));
       assert.equal(due.length, 65);
       assert.ok(due.every((k) => k.key !== 'stuck'));
       await timed('keyHeadLog', () => store.queues.keyHeadLogs(APP, 'p5', 1).then((l) => l[0]));
@@ -311,7 +357,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
         [old1, old2],
       );
       assert.deepEqual(
-        (await store.queues.dueKeys(APP, 10, [])).map((k) => k.key),
+        (await keysOf(store, APP, 10, [])).map((k) => k.key),
         ['A'],
       );
       assert.equal((await store.operators.getQueue('acme', 'app', NOW))?.head?.id, old1);

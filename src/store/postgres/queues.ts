@@ -3,11 +3,12 @@ import type {
   AttemptResult,
   ClaimedQueue,
   DeliveryLog,
+  KeyPick,
   QueueClaim,
   QueueRef,
   QueueStore,
 } from '../roles/queue-store.ts';
-import { queueDue } from '../sql/log-columns.ts';
+import { QUEUE_DUE } from '../sql/log-columns.ts';
 import {
   dueKeys,
   headLogs,
@@ -49,13 +50,13 @@ export class PgQueues implements QueueStore {
          SELECT q.org_id, q.destination_id FROM queues q
          WHERE q.paused_at IS NULL AND (q.lease_owner IS NULL OR q.lease_expires_at <= $2)
            AND (q.org_id, q.destination_id) NOT IN (SELECT * FROM unnest($5::text[], $6::text[]))
-           AND ${queueDue(this.#db.dialect)} <= $2
+           AND ${QUEUE_DUE} <= $2
          LIMIT $4
          FOR UPDATE OF q SKIP LOCKED)
        UPDATE queues q SET lease_owner = $1, lease_expires_at = $3 FROM due
        WHERE q.org_id = due.org_id AND q.destination_id = due.destination_id
        RETURNING q.org_id, q.destination_id, q.alert_log_id,
-         (SELECT al.ordering_key FROM logs al WHERE al.id = q.alert_log_id) AS alert_key`,
+         (SELECT al.ordering_key FROM logs al WHERE al.id = q.alert_log_id AND al.status = 'pending') AS alert_key`,
       [
         claim.owner,
         claim.now,
@@ -81,12 +82,8 @@ export class PgQueues implements QueueStore {
     return headLogs(this.#db, queue, limit);
   }
 
-  dueKeys(
-    queue: QueueRef,
-    limit: number,
-    exclude: readonly string[],
-  ): Promise<{ key: string; dueAt: number }[]> {
-    return dueKeys(this.#db, queue, limit, exclude);
+  dueKeys(queue: QueueRef, owner: string, pick: KeyPick): Promise<{ key: string; dueAt: number }[]> {
+    return dueKeys(this.#db, queue, owner, pick);
   }
 
   keyHeadLogs(queue: QueueRef, key: string, limit: number): Promise<DeliveryLog[]> {

@@ -18,15 +18,12 @@ export interface QueueStore {
   /** The queue's unkeyed pending logs in order, from its head (strict FIFO). */
   headLogs(queue: QueueRef, limit: number): Promise<DeliveryLog[]>;
   /**
-   * Up to `limit` of the queue's ordering keys with pending logs, in the order their heads are
-   * due, leaving out `exclude` (those in flight), with when each head is due. Found through an
-   * index of keys by due time: a blocked key's backlog is never read.
+   * The queue's ordering keys with pending logs, leaving out `pick.exclude` (those in flight), with
+   * when each head is due: up to `pick.limit` in the order their heads are due (ties by age), or
+   * oldest head first. Found through indexes of keys: a blocked key's backlog is never read.
+   * Nothing unless `owner` holds the queue's lease and the queue is not paused.
    */
-  dueKeys(
-    queue: QueueRef,
-    limit: number,
-    exclude: readonly string[],
-  ): Promise<{ key: string; dueAt: number }[]>;
+  dueKeys(queue: QueueRef, owner: string, pick: KeyPick): Promise<{ key: string; dueAt: number }[]>;
   /** One ordering key's first `limit` pending logs in order, from its head (its oldest pending log). */
   keyHeadLogs(queue: QueueRef, key: string, limit: number): Promise<DeliveryLog[]>;
   recordAttempt(record: AttemptRecord): Promise<AttemptResult>;
@@ -34,6 +31,12 @@ export interface QueueStore {
   releaseQueue(owner: string, queue: QueueRef): Promise<void>;
   /** Frees every lease held by `owner`, or every lease at all when omitted (single-process start-up). */
   releaseLeases(owner?: string): Promise<void>;
+}
+
+export interface KeyPick {
+  limit: number;
+  exclude: readonly string[];
+  order: 'due' | 'oldest';
 }
 
 export interface QueueRef {
@@ -54,7 +57,10 @@ export interface QueueClaim {
 export interface ClaimedQueue extends QueueRef {
   /** The log whose failures opened the queue's current alert; null when none is open. */
   openAlertLogId: string | null;
-  /** That log's ordering key, when it has one: with keys, its key's recovery closes the alert. */
+  /**
+   * That log's ordering key, while it is pending: with keys, its key's recovery closes the alert.
+   * Null once an operator skipped it: then any key's next delivery does.
+   */
   openAlertKey: string | null;
 }
 

@@ -10,8 +10,6 @@ export interface Dialect {
   readonly capabilities: StoreCapabilities;
   /** The larger of two non-null values: SQLite's two-argument `max`, PostgreSQL's `greatest`. */
   greatest(a: string, b: string): string;
-  /** The smaller of two non-null values. */
-  least(a: string, b: string): string;
   /** The texts of a JSON array bound as text parameter `param`, as a subquery (for `NOT IN`). */
   jsonTexts(param: string): string;
   /** Whether text `needle` occurs in text `haystack`. */
@@ -37,7 +35,6 @@ export const sqliteDialect: Dialect = {
   name: 'sqlite',
   capabilities: { multipleWriters: false, skipLocked: false, listenNotify: false },
   greatest: (a, b) => `max(${a}, ${b})`,
-  least: (a, b) => `min(${a}, ${b})`,
   jsonTexts: (param) => `(SELECT value FROM json_each(${param}))`,
   contains: (haystack, needle) => `instr(${haystack}, ${needle}) > 0`,
   forUpdateSkipLocked: '',
@@ -56,7 +53,6 @@ export const postgresDialect: Dialect = {
   name: 'postgres',
   capabilities: { multipleWriters: true, skipLocked: true, listenNotify: true },
   greatest: (a, b) => `greatest(${a}, ${b})`,
-  least: (a, b) => `least(${a}, ${b})`,
   jsonTexts: (param) => `(SELECT jsonb_array_elements_text(${param}::jsonb))`,
   contains: (haystack, needle) => `strpos(${haystack}, ${needle}) > 0`,
   forUpdateSkipLocked: ' FOR UPDATE SKIP LOCKED',

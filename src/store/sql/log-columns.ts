@@ -1,5 +1,3 @@
-import type { Dialect } from './dialect.ts';
-
 /**
  * SQL fragments several operations share. A queue's head is found from its `pending_from` mark
  * (no pending log of the queue has a lower seq), never by walking the queue's delivered history.
@@ -35,17 +33,27 @@ export const HEAD_DUE = `(SELECT w.next_attempt_at FROM ${fromMark('l.seq, l.sta
 
 /** When the first due of queue `q`'s keys is due (the `queue_keys_due` index's first entry). */
 export const KEYS_DUE = `(SELECT k.head_due FROM queue_keys k
-  WHERE k.org_id = q.org_id AND k.destination_id = q.destination_id ORDER BY k.head_due LIMIT 1)`;
+  WHERE k.org_id = q.org_id AND k.destination_id = q.destination_id ORDER BY k.head_due, k.head_seq LIMIT 1)`;
+
+/** When the head of queue `q`'s oldest key is due (`queue_keys_oldest`): strict FIFO's next log. */
+const OLDEST_KEY_DUE = `(SELECT k.head_due FROM queue_keys k
+  WHERE k.org_id = q.org_id AND k.destination_id = q.destination_id ORDER BY k.head_seq LIMIT 1)`;
+
+/** When queue `q`'s keyed work is due: its first due key, or with `maxInFlight` 1 its oldest key. */
+const KEYED_DUE = `(CASE WHEN (SELECT d.max_in_flight FROM destinations d
+    WHERE d.org_id = q.org_id AND d.id = q.destination_id) > 1 THEN ${KEYS_DUE} ELSE ${OLDEST_KEY_DUE} END)`;
 
 /**
- * When queue `q`'s next log is due, keyed or not; NULL when it is empty. Each part is asked only
- * when the queue has such logs (`keyed_count`), so a keyed queue never walks a stale unkeyed mark.
+ * When queue `q`'s next log is due, as its runner takes them (dispatcher.ts); NULL when it is
+ * empty. Unkeyed logs go first, strictly in order, and a waiting unkeyed head holds the queue;
+ * keyed logs then go as `KEYED_DUE` says. Each part is asked only when the queue has such logs
+ * (`keyed_count`), so a keyed queue does not walk the stale unkeyed mark, and an empty queue
+ * reads nothing.
  */
-export function queueDue(dialect: Dialect): string {
-  return `(CASE WHEN q.keyed_count = 0 THEN ${HEAD_DUE}
-    WHEN q.pending_count <= q.keyed_count THEN ${KEYS_DUE}
-    ELSE ${dialect.least(`coalesce(${HEAD_DUE}, ${KEYS_DUE})`, KEYS_DUE)} END)`;
-}
+export const QUEUE_DUE = `(CASE WHEN q.pending_count = 0 THEN NULL
+    WHEN q.keyed_count = 0 THEN ${HEAD_DUE}
+    WHEN q.pending_count > q.keyed_count THEN coalesce(${HEAD_DUE}, ${KEYED_DUE})
+    ELSE ${KEYED_DUE} END)`;
 
 /** The columns `rows.ts` maps to a `Log` (logs `l` joined to their queue `q`), with what deriving its state needs. */
 export const LOG_COLUMNS = `l.pk, l.id, l.message_id, l.org_id, l.type, l.source_id, l.destination_id,

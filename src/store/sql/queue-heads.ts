@@ -1,7 +1,7 @@
 import type { Database } from './database.ts';
-import type { DeliveryLog, QueueRef } from '../roles/queue-store.ts';
+import type { DeliveryLog, KeyPick, QueueRef } from '../roles/queue-store.ts';
 import type { Row } from './database.ts';
-import { fromMark, HEAD_WINDOW, QUEUE_MARK, queueDue, UNKEYED_PENDING } from './log-columns.ts';
+import { fromMark, HEAD_WINDOW, QUEUE_MARK, QUEUE_DUE, UNKEYED_PENDING } from './log-columns.ts';
 import { KEY_HEAD_LOGS, readyKeys } from './queue-keys.ts';
 
 /**
@@ -36,17 +36,18 @@ export async function keyHeadLogs(
   return (await db.all(KEY_HEAD_LOGS, { ...queue, key, limit })).map(toDeliveryLog);
 }
 
-/** Up to `limit` of the queue's keys in due order, leaving out `exclude`, with when each is due. */
+/** Ready keys of the queue (see `QueueStore.dueKeys`), with when each head is due. */
 export async function dueKeys(
   db: Database,
   queue: QueueRef,
-  limit: number,
-  exclude: readonly string[],
+  owner: string,
+  pick: KeyPick,
 ): Promise<{ key: string; dueAt: number }[]> {
-  const rows = await db.all<{ key: string; head_due: number }>(readyKeys(db.dialect), {
+  const rows = await db.all<{ key: string; head_due: number }>(readyKeys(db.dialect, pick.order), {
     ...queue,
-    limit,
-    exclude: JSON.stringify(exclude),
+    owner,
+    limit: pick.limit,
+    exclude: JSON.stringify(pick.exclude),
   });
   return rows.map((r) => ({ key: r.key, dueAt: Number(r.head_due) }));
 }
@@ -74,7 +75,7 @@ export async function nextDueAt(db: Database, owner: string): Promise<number | n
   const row = await db.get<{ due: number | null }>(
     `SELECT min(CASE WHEN lease_owner IS NULL THEN head_due
                 ELSE ${db.dialect.greatest('head_due', 'lease_expires_at')} END) AS due
-     FROM (SELECT q.lease_owner, q.lease_expires_at, ${queueDue(db.dialect)} AS head_due FROM queues q
+     FROM (SELECT q.lease_owner, q.lease_expires_at, ${QUEUE_DUE} AS head_due FROM queues q
            WHERE q.paused_at IS NULL AND (q.lease_owner IS NULL OR q.lease_owner <> :owner)) s
      WHERE head_due IS NOT NULL`,
     { owner },

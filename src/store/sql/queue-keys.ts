@@ -39,14 +39,18 @@ export const KEY_RETRY = `UPDATE queue_keys SET head_due = :due, blocked_since =
   WHERE org_id = :orgId AND destination_id = :destinationId AND key = :key`;
 
 /**
- * Up to `:limit` keys of the queue in due order, leaving out `:exclude` (a JSON array: the keys
- * in flight), with when each is due: an ordered walk of `queue_keys_due` that passes over at most
- * the excluded keys.
+ * Up to `:limit` keys of the queue, leaving out `:exclude` (a JSON array: the keys in flight),
+ * with when each head is due, while `:owner` holds the queue's lease and it is not paused (so a
+ * runner that lost its lease, or whose queue was paused, starts no more keys): in due order (an
+ * ordered walk of `queue_keys_due` that passes over at most the excluded keys), or oldest head
+ * first (`queue_keys_oldest`, strict FIFO).
  */
-export function readyKeys(dialect: Dialect): string {
+export function readyKeys(dialect: Dialect, order: 'due' | 'oldest'): string {
   return `SELECT key, head_due FROM queue_keys
     WHERE org_id = :orgId AND destination_id = :destinationId AND key NOT IN ${dialect.jsonTexts(':exclude')}
-    ORDER BY head_due LIMIT :limit`;
+      AND EXISTS (SELECT 1 FROM queues q WHERE q.org_id = :orgId AND q.destination_id = :destinationId
+        AND q.lease_owner = :owner AND q.paused_at IS NULL)
+    ORDER BY ${order === 'due' ? 'head_due, head_seq' : 'head_seq'} LIMIT :limit`;
 }
 
 /** The columns `toDeliveryLog` maps, of logs `l` joined to their messages `m`. */
@@ -55,12 +59,13 @@ export const DELIVERY_COLUMNS = `l.id, l.message_id, l.org_id, l.destination_id,
 
 /**
  * Key `:key`'s first `:limit` pending logs from its head, with their messages: a walk of
- * `logs_key` from the head's seq, so the key's delivered history is not walked over.
+ * `logs_key` from the head's seq, so the key's delivered history is not walked over (and a key
+ * with no row, emptied meanwhile, has none).
  */
 export const KEY_HEAD_LOGS = `SELECT ${DELIVERY_COLUMNS} FROM logs l JOIN messages m ON m.id = l.message_id
   WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.ordering_key = :key AND l.status = 'pending'
-    AND l.seq >= coalesce((SELECT k.head_seq FROM queue_keys k
-      WHERE k.org_id = :orgId AND k.destination_id = :destinationId AND k.key = :key), 0)
+    AND l.seq >= (SELECT k.head_seq FROM queue_keys k
+      WHERE k.org_id = :orgId AND k.destination_id = :destinationId AND k.key = :key)
   ORDER BY l.seq LIMIT :limit`;
 
 /** The queue's blocked keys, longest blocked first (`queue_keys_blocked`). */

@@ -3,11 +3,12 @@ import type {
   AttemptResult,
   ClaimedQueue,
   DeliveryLog,
+  KeyPick,
   QueueClaim,
   QueueRef,
   QueueStore,
 } from '../roles/queue-store.ts';
-import { KEYED_LEFT_QUEUE, LEFT_QUEUE, queueDue } from '../sql/log-columns.ts';
+import { KEYED_LEFT_QUEUE, LEFT_QUEUE, QUEUE_DUE } from '../sql/log-columns.ts';
 import {
   dueKeys,
   headLogs,
@@ -43,9 +44,9 @@ export class SqliteQueues implements QueueStore {
         alert_key: string | null;
       }>(
         `SELECT q.org_id, q.destination_id, q.alert_log_id,
-           (SELECT al.ordering_key FROM logs al WHERE al.id = q.alert_log_id) AS alert_key FROM queues q
+           (SELECT al.ordering_key FROM logs al WHERE al.id = q.alert_log_id AND al.status = 'pending') AS alert_key FROM queues q
          WHERE q.paused_at IS NULL AND (q.lease_owner IS NULL OR q.lease_expires_at <= :now)
-           AND ${queueDue(this.#db.dialect)} <= :now
+           AND ${QUEUE_DUE} <= :now
          LIMIT :limit`,
         { now: claim.now, limit: claim.limit + excluded.size },
       )
@@ -86,12 +87,8 @@ export class SqliteQueues implements QueueStore {
     return headLogs(this.#db, queue, limit);
   }
 
-  dueKeys(
-    queue: QueueRef,
-    limit: number,
-    exclude: readonly string[],
-  ): Promise<{ key: string; dueAt: number }[]> {
-    return dueKeys(this.#db, queue, limit, exclude);
+  dueKeys(queue: QueueRef, owner: string, pick: KeyPick): Promise<{ key: string; dueAt: number }[]> {
+    return dueKeys(this.#db, queue, owner, pick);
   }
 
   keyHeadLogs(queue: QueueRef, key: string, limit: number): Promise<DeliveryLog[]> {

@@ -15,14 +15,11 @@ CREATE TABLE queue_keys (
   blocked_since BIGINT,
   PRIMARY KEY (org_id, destination_id, key)
 );
-CREATE INDEX queue_keys_due ON queue_keys (org_id, destination_id, head_due);
+CREATE INDEX queue_keys_due ON queue_keys (org_id, destination_id, head_due, head_seq);
 CREATE INDEX queue_keys_oldest ON queue_keys (org_id, destination_id, head_seq);
 CREATE INDEX queue_keys_blocked ON queue_keys (org_id, destination_id, blocked_since)
   WHERE blocked_since IS NOT NULL;
--- A key's logs in order, walked from its head: within a key logs leave in order, so the walk
--- finds the head's successors first. Not partial on `status`: an index on it would make every
--- delivery's UPDATE of the log a non-HOT update on PostgreSQL (new entries in every index).
-CREATE INDEX logs_key ON logs (org_id, destination_id, ordering_key, seq) WHERE ordering_key IS NOT NULL;
+-- A key's logs in order (`logs_key`): built without blocking writes in migration 11.
 -- How many of a queue's pending logs are keyed: the rest are delivered strictly in sequence
 -- order from `pending_from`, which only unkeyed logs move.
 ALTER TABLE queues ADD COLUMN keyed_count BIGINT NOT NULL DEFAULT 0;
@@ -64,7 +61,8 @@ DECLARE
 BEGIN
   FOR i IN
     SELECT u.n FROM unnest(org_ids, destination_ids) WITH ORDINALITY AS u(org_id, destination_id, n)
-    ORDER BY u.org_id, u.destination_id
+    -- Records of one queue (several keys) in the order given, as their runner made them.
+    ORDER BY u.org_id, u.destination_id, u.n
   LOOP
     SELECT s.lease_owner, s.paused_at INTO queue FROM queues s
     WHERE s.org_id = org_ids[i] AND s.destination_id = destination_ids[i] FOR UPDATE;

@@ -15,14 +15,11 @@ CREATE TABLE queue_keys (
   blocked_since INTEGER,
   PRIMARY KEY (org_id, destination_id, key)
 );
-CREATE INDEX queue_keys_due ON queue_keys (org_id, destination_id, head_due);
+CREATE INDEX queue_keys_due ON queue_keys (org_id, destination_id, head_due, head_seq);
 CREATE INDEX queue_keys_oldest ON queue_keys (org_id, destination_id, head_seq);
 CREATE INDEX queue_keys_blocked ON queue_keys (org_id, destination_id, blocked_since)
   WHERE blocked_since IS NOT NULL;
--- A key's logs in order, walked from its head: within a key logs leave in order, so the walk
--- finds the head's successors first. Not partial on `status`: an index on it would make every
--- delivery's UPDATE of the log a non-HOT update on PostgreSQL (new entries in every index).
-CREATE INDEX logs_key ON logs (org_id, destination_id, ordering_key, seq) WHERE ordering_key IS NOT NULL;
+-- A key's logs in order (`logs_key`): migration 11, as on PostgreSQL.
 -- How many of a queue's pending logs are keyed: the rest are delivered strictly in sequence
 -- order from `pending_from`, which only unkeyed logs move.
 ALTER TABLE queues ADD COLUMN keyed_count INTEGER NOT NULL DEFAULT 0;
