@@ -4,13 +4,13 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { DeliverySettings } from '../config.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { Attempt, AttemptOutcome } from '../models/log.ts';
-import type { ClaimedQueue, DeliveryLog, QueueRef, QueueStore } from '../store/roles/queue-store.ts';
+import type { ClaimedQueue, QueueRef, QueueStore } from '../store/roles/queue-store.ts';
 import type { Outbound } from './outbound.ts';
-import { decideAlert, newAlert } from './alert-policy.ts';
-import { decideRetry } from './retry-policy.ts';
+import { LeaseFence } from './lease-fence.ts';
+import { deliverLog, type AttemptReport, type DeliveryContext, type RunState } from './deliver-log.ts';
 import { KeyWakeups, queueName, runKeyLanes, type LaneEnd } from './key-lanes.ts';
-import { newId } from '../lib/ids.ts';
+
+export type { AttemptReport } from './deliver-log.ts';
 
 export interface DispatcherDeps {
   queues: QueueStore;
@@ -27,31 +27,14 @@ export interface DispatcherDeps {
   onAttempt?: (report: AttemptReport) => void;
 }
 
-/** What the dispatcher tells of each recorded attempt. */
-export interface AttemptReport {
-  orgId: string;
-  destinationId: string;
-  outcome: AttemptOutcome;
-  durationMs: number;
-  /** When the message was accepted, and when this attempt ended. */
-  receivedAt: number;
-  finishedAt: number;
-}
-
-/** 'later': the log waits for a retry (with ordering keys, only its key waits). */
-type Step = 'next' | 'stop' | 'later';
-
-/** What a queue's runner keeps while it holds the queue. */
-interface RunState {
-  alertOpen: boolean;
-  /** With ordering keys, the key whose log opened the alert: its recovery closes it. */
-  alertKey: string | null;
-}
-
 /**
  * Delivers logs. The dispatcher leases whole destination queues from the store and runs one
- * sequential runner per leased queue, so each destination sees at most one log in flight and
- * gets them in sequence order, while many destinations run in parallel.
+ * runner per leased queue: sequential for a destination without an ordering key, so it sees at
+ * most one log in flight and gets them in sequence order; for a keyed one, up to `maxInFlight`
+ * keys at once, each in order (key-lanes.ts). Many destinations run in parallel. A runner trusts
+ * its lease only until a deadline on the monotonic clock (lease-fence.ts): past it, it sends
+ * nothing more and aborts what is in flight, so a stalled instance never delivers behind the
+ * queue's next holder.
  *
  * States: running (claiming and starting runners) -> idle (sleeping until woken, until the next
  * retry is due, or the poll interval) -> running ... -> stopping -> stopped. `notify()` wakes it;
@@ -60,7 +43,7 @@ interface RunState {
 export class Dispatcher {
   readonly owner: string;
   readonly #deps: DispatcherDeps;
-  readonly #runners = new Map<string, { queue: QueueRef; done: Promise<void> }>();
+  readonly #runners = new Map<string, { queue: QueueRef; fence: LeaseFence; done: Promise<void> }>();
   readonly #shutdown = new AbortController();
   #wake: AbortController | undefined;
   #woken = false;
@@ -72,9 +55,12 @@ export class Dispatcher {
   #passes = 0;
   #passWaiters: { after: number; resolve: (claimed: number) => void }[] = [];
 
+  readonly #context: DeliveryContext;
+
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
     this.owner = deps.owner ?? `worker-${randomUUID()}`;
+    this.#context = { deps, owner: this.owner, shutdown: this.#shutdown.signal };
   }
 
   start(): void {
@@ -150,6 +136,8 @@ export class Dispatcher {
         let started = 0;
         if (free > 0) {
           this.#woken = false;
+          // The lease is trusted from the time it was asked for, not from when the answer came.
+          const asked = performance.now();
           const now = clock.now();
           const claimed = await queues.claimQueues({
             owner: this.owner,
@@ -158,7 +146,8 @@ export class Dispatcher {
             limit: free,
             exclude: [...this.#runners.values()].map((r) => r.queue),
           });
-          for (const queue of claimed) this.#startRunner(queue);
+          for (const queue of claimed)
+            this.#startRunner(queue, new LeaseFence(asked + LeaseFence.trustedFor(settings.leaseMs)));
           started = claimed.length;
         }
         this.#passDone(pass, started);
@@ -195,33 +184,55 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Renews the leases of the queues being run, every `leaseMs / 3` of real time (a lease is about
+   * real time, like an HTTP timeout, whatever clock the schedules use). A renewal extends each
+   * runner's fence from the time it was asked for; a queue the store no longer gives this worker
+   * (taken over after a stall) has its fence expired at once, aborting its attempt in flight; a
+   * failed renewal stops every runner before its next send.
+   */
   async #renewLoop(): Promise<void> {
     const { queues, clock, settings, logger } = this.#deps;
     while (!this.#stopping) {
-      await clock.sleep(settings.leaseMs / 3, this.#shutdown.signal);
+      await systemClock.sleep(settings.leaseMs / 3, this.#shutdown.signal);
       if (this.#stopping) break;
+      const running = [...this.#runners.values()];
+      const asked = performance.now();
       try {
-        const now = clock.now();
-        await queues.renewLeases(
-          this.owner,
-          [...this.#runners.values()].map((r) => r.queue),
-          now + settings.leaseMs,
+        const renewed = new Set(
+          (
+            await queues.renewLeases(
+              this.owner,
+              running.map((r) => r.queue),
+              clock.now() + settings.leaseMs,
+            )
+          ).map(queueName),
         );
+        for (const runner of running)
+          if (renewed.has(queueName(runner.queue)))
+            runner.fence.extend(asked + LeaseFence.trustedFor(settings.leaseMs));
+          else runner.fence.expire();
       } catch (error) {
-        logger.error({ err: error }, 'delivery: renewing leases failed');
+        logger.error({ err: error }, 'delivery: renewing leases failed; runners stop before their next send');
+        for (const runner of running) runner.fence.suspend();
       }
     }
   }
 
-  #startRunner(claimed: ClaimedQueue): void {
+  #startRunner(claimed: ClaimedQueue, fence: LeaseFence): void {
     const queue: QueueRef = { orgId: claimed.orgId, destinationId: claimed.destinationId };
     const key = queueName(queue);
-    const run: RunState = { alertOpen: claimed.openAlertLogId !== null, alertKey: claimed.openAlertKey };
+    const run: RunState = {
+      fence,
+      alertOpen: claimed.openAlertLogId !== null,
+      alertKey: claimed.openAlertKey,
+    };
     const done = this.#runQueue(queue, run).finally(() => {
+      fence.close();
       this.#runners.delete(key);
       this.#wakeClaims();
     });
-    this.#runners.set(key, { queue, done });
+    this.#runners.set(key, { queue, fence, done });
   }
 
   /**
@@ -244,7 +255,7 @@ export class Dispatcher {
               await queues.releaseQueue(this.owner, queue);
               return;
             }
-            if ((await this.#deliver(queue, run, log)) === 'stop') return;
+            if ((await deliverLog(this.#context, queue, run, log)) === 'stop') return;
           }
         }
         if (!this.#stopping) await this.#runKeys(queue, run);
@@ -275,131 +286,11 @@ export class Dispatcher {
       runKey: async (key, turn) => {
         for (const log of await queues.keyHeadLogs(queue, key, turn)) {
           if (this.#stopping || log.nextAttemptAt > clock.now()) return 'next';
-          const step = await this.#deliver(queue, run, log);
+          const step = await deliverLog(this.#context, queue, run, log);
           if (step !== 'next') return step === 'stop' ? 'stop' : 'next';
         }
         return 'next';
       },
     });
-  }
-
-  /**
-   * Attempts one log until it is done with ('next') or the queue must be given up ('stop').
-   * Each attempt's record is committed before anything else is sent to the destination: were the
-   * next log sent while the record of this one commits, a crash in between would deliver this
-   * one again after the next, and the receiver would see its queue go back (SPEC 5.2).
-   * An unkeyed log that waits for a retry gives the queue back ('stop'); a keyed one ('later')
-   * only ends its key's turn, and the queue is given back by its runner once no key is in flight.
-   */
-  async #deliver(queue: QueueRef, run: RunState, log: DeliveryLog): Promise<Step> {
-    const { queues, clock, settings, outbound, catalog } = this.#deps;
-    let attemptCount = log.attemptCount;
-    let attemptId = log.nextAttemptId;
-    const key = log.orderingKey;
-    // A keyed runner gives the queue back itself, once its other keys' attempts have ended.
-    const giveBack =
-      key === undefined ? () => queues.releaseQueue(this.owner, queue) : () => Promise.resolve();
-    for (;;) {
-      // Read at each attempt, so a change made through the API (a new URL, secret or timeout)
-      // applies from the next attempt on, never to one in flight.
-      const destination = catalog.destination(queue.orgId, queue.destinationId);
-      if (!destination) {
-        await giveBack();
-        return 'stop';
-      }
-      const startedAt = clock.now();
-      const started = performance.now();
-      const result = await outbound.send({
-        destination,
-        logId: log.id,
-        attemptId,
-        messageId: log.messageId,
-        sequence: log.sequence,
-        receivedAt: log.receivedAt,
-        body: log.payload,
-        contentType: log.contentType,
-        ...(log.orderingKey === undefined ? {} : { orderingKey: log.orderingKey }),
-        timeoutMs: destination.timeoutMs ?? settings.asyncTimeoutMs,
-        signal: this.#shutdown.signal,
-        now: startedAt,
-      });
-      if (result.aborted) {
-        // Shutting down mid-attempt: the log stays pending and is delivered again after restart.
-        await giveBack();
-        return 'stop';
-      }
-      attemptCount++;
-      const delivered = result.outcome !== 'failed';
-      const decision = delivered ? undefined : decideRetry(destination, log.test, attemptCount, settings);
-      const retryAt = decision?.retry ? clock.now() + decision.delayMs : null;
-      const nextAttemptId = decision?.retry ? newId() : null;
-      const later = retryAt !== null && retryAt > clock.now();
-      const release = later && key === undefined;
-      const finishedAt = clock.now();
-      const attempt: Attempt = {
-        id: attemptId,
-        logId: log.id,
-        number: attemptCount,
-        startedAt,
-        durationMs: Math.round(performance.now() - started),
-        requestUrl: destination.url,
-        statusCode: result.statusCode,
-        responseExcerpt: result.responseExcerpt,
-        error: result.error,
-        outcome: result.outcome,
-      };
-      const alertKind = decideAlert({
-        outcome: result.outcome,
-        attempts: attemptCount,
-        // With ordering keys the alert is recovered by its own key: another key's success says
-        // nothing of the failing one (and a second failing key does not alert again).
-        alertOpen:
-          run.alertOpen &&
-          (delivered && key !== undefined ? run.alertKey === null || run.alertKey === key : true),
-        afterAttempts: settings.alertAfterAttempts,
-      });
-      const alert = alertKind && newAlert(queue, attempt, alertKind, finishedAt);
-      // Decided before the record is awaited, so two keys failing at once raise one alert.
-      const alertBefore = { open: run.alertOpen, key: run.alertKey };
-      if (alert) {
-        run.alertOpen = alert.kind === 'failing';
-        run.alertKey = alert.kind === 'failing' ? (key ?? null) : null;
-      }
-      const recorded = await queues.recordAttempt({
-        owner: this.owner,
-        queue,
-        ...(key === undefined ? {} : { orderingKey: key }),
-        release,
-        attempt,
-        alert,
-        log: {
-          status: delivered ? 'succeeded' : decision?.retry ? 'pending' : 'failed',
-          nextAttemptAt: retryAt,
-          nextAttemptId,
-          failedReason: decision && !decision.retry ? decision.reason : null,
-        },
-      });
-      // Another worker took the queue over (this one stalled past its lease): it owns the log now.
-      if (!recorded.leaseHeld) {
-        run.alertOpen = alertBefore.open;
-        run.alertKey = alertBefore.key;
-        return 'stop';
-      }
-      this.#deps.onAttempt?.({
-        ...queue,
-        outcome: attempt.outcome,
-        durationMs: attempt.durationMs,
-        receivedAt: log.receivedAt,
-        finishedAt,
-      });
-      if (alert) this.#deps.onAlert?.(alert);
-      if (recorded.paused || release) {
-        if (!release) await giveBack();
-        return 'stop';
-      }
-      if (later) return 'later';
-      if (nextAttemptId === null) return 'next';
-      attemptId = nextAttemptId;
-    }
   }
 }

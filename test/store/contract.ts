@@ -715,8 +715,12 @@ export function storeContract(name: string, open: OpenStore): void {
         'expired: taken over',
       );
 
-      await store.queues.renewLeases('B', [APP], NOW + 120_000);
-      await store.queues.renewLeases('A', [LAB], NOW + 999_999);
+      assert.deepEqual(await store.queues.renewLeases('B', [APP], NOW + 120_000), [APP]);
+      assert.deepEqual(
+        await store.queues.renewLeases('A', [LAB], NOW + 999_999),
+        [],
+        'A lost it: renews nothing',
+      );
       assert.deepEqual(
         sortRefs(await claim(store, 'C', NOW + 100_000)),
         ['acme/lab'],

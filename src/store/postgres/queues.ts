@@ -98,9 +98,10 @@ export class PgQueues implements QueueStore {
   }
 
   /** Locks the queue rows in key order, as every other writer of them does, so renewals cannot deadlock. */
-  async renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void> {
-    if (queues.length === 0) return;
-    await this.#db.queryRetrying(
+  /** Locks the queue rows in key order, as every other writer of them does, so renewals cannot deadlock. */
+  async renewLeases(owner: string, queues: QueueRef[], until: number): Promise<QueueRef[]> {
+    if (queues.length === 0) return [];
+    const rows = await this.#db.queryRetrying<{ org_id: string; destination_id: string }>(
       `WITH r AS (
          SELECT s.org_id, s.destination_id FROM queues s
          JOIN unnest($2::text[], $3::text[]) AS u(org_id, destination_id)
@@ -109,9 +110,11 @@ export class PgQueues implements QueueStore {
          ORDER BY s.org_id, s.destination_id
          FOR UPDATE OF s)
        UPDATE queues q SET lease_expires_at = $4 FROM r
-       WHERE q.org_id = r.org_id AND q.destination_id = r.destination_id`,
+       WHERE q.org_id = r.org_id AND q.destination_id = r.destination_id
+       RETURNING q.org_id, q.destination_id`,
       [owner, queues.map((r) => r.orgId), queues.map((r) => r.destinationId), until],
     );
+    return rows.map((r) => ({ orgId: r.org_id, destinationId: r.destination_id }));
   }
 
   async releaseQueue(owner: string, queue: QueueRef): Promise<void> {

@@ -27,7 +27,8 @@ export interface QueueStore {
   /** One ordering key's first `limit` pending logs in order, from its head (its oldest pending log). */
   keyHeadLogs(queue: QueueRef, key: string, limit: number): Promise<DeliveryLog[]>;
   recordAttempt(record: AttemptRecord): Promise<AttemptResult>;
-  renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void>;
+  /** Extends `owner`'s leases of `queues` to `until`; answers those it still held (and renewed). */
+  renewLeases(owner: string, queues: QueueRef[], until: number): Promise<QueueRef[]>;
   releaseQueue(owner: string, queue: QueueRef): Promise<void>;
   /** Frees every lease held by `owner`, or every lease at all when omitted (single-process start-up). */
   releaseLeases(owner?: string): Promise<void>;

@@ -159,16 +159,18 @@ export class SqliteQueues implements QueueStore {
     });
   }
 
-  async renewLeases(owner: string, queues: QueueRef[], until: number): Promise<void> {
-    if (queues.length === 0) return;
-    await this.#db.commit(() => {
-      for (const q of queues)
-        this.#db.runSync(
-          `UPDATE queues SET lease_expires_at = :until
-           WHERE org_id = :orgId AND destination_id = :destinationId AND lease_owner = :owner`,
-          { ...q, owner, until },
-        );
-    });
+  async renewLeases(owner: string, queues: QueueRef[], until: number): Promise<QueueRef[]> {
+    if (queues.length === 0) return [];
+    return this.#db.commit(() =>
+      queues.filter(
+        (q) =>
+          this.#db.runSync(
+            `UPDATE queues SET lease_expires_at = :until
+             WHERE org_id = :orgId AND destination_id = :destinationId AND lease_owner = :owner`,
+            { ...q, owner, until },
+          ) === 1,
+      ),
+    );
   }
 
   async releaseQueue(owner: string, queue: QueueRef): Promise<void> {
