@@ -105,7 +105,9 @@ export async function deliverLog(
     }
     attemptCount++;
     const delivered = result.outcome !== 'failed';
-    const decision = delivered ? undefined : decideRetry(destination, log.test, attemptCount, settings);
+    const decision = delivered
+      ? undefined
+      : decideRetry(destination, log.test, attemptCount, settings, result.retryAfterMs);
     const retryAt = decision?.retry ? clock.now() + decision.delayMs : null;
     const nextAttemptId = decision?.retry ? newId() : null;
     const later = retryAt !== null && retryAt > clock.now();

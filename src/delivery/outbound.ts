@@ -29,6 +29,8 @@ export interface OutboundResult {
   outcome: AttemptOutcome;
   responseExcerpt: string | null;
   error: string | null;
+  /** A 429 or 503's `Retry-After`, in ms from the attempt's start: when the receiver asks to be retried. */
+  retryAfterMs?: number;
 }
 
 /** Largest answer body read to look for `Meta.Errors`; bigger ones are only excerpted. */
@@ -60,12 +62,21 @@ export class Outbound {
       const text = (await readBody(response.body, MAX_INSPECTED_BODY, 'truncate')) ?? '';
       const excerpt = text.slice(0, this.#excerptBytes);
       const ok = response.statusCode >= 200 && response.statusCode < 300;
+      const retryAfterMs =
+        response.statusCode === 429 || response.statusCode === 503
+          ? parseRetryAfter(response.headers['retry-after'], req.now)
+          : undefined;
       return {
         aborted: false,
         statusCode: response.statusCode,
         outcome: ok ? (reportsErrors(text) ? 'warning' : 'succeeded') : 'failed',
         responseExcerpt: excerpt,
-        error: ok ? null : `Destination answered ${response.statusCode}`,
+        // Kept with the attempt, so the log says why the next one waited.
+        error: ok
+          ? null
+          : `Destination answered ${response.statusCode}` +
+            (retryAfterMs === undefined ? '' : `, Retry-After ${Math.ceil(retryAfterMs / 1000)} s`),
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       };
     } catch (error) {
       if (req.signal.aborted)
@@ -144,4 +155,17 @@ export function describeNetworkError(error: unknown): string {
   const code = e.code ?? e.cause?.code;
   const message = e.cause?.message ?? e.message ?? String(error);
   return code ? `${code}: ${message}` : message;
+}
+
+/**
+ * A `Retry-After` header (RFC 9110 10.2.3): delay-seconds, or an HTTP date, read against `now`;
+ * undefined when absent or unreadable (a receiver's typo is not a reason to wait).
+ */
+export function parseRetryAfter(header: string | string[] | undefined, now: number): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // An IMF-fixdate (or one of the obsolete forms): it starts with a day name.
+  const at = /^[A-Za-z]{3}/.test(value) ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -8,20 +8,28 @@ export type RetryDecision = { retry: true; delayMs: number } | { retry: false; r
  * - `Meta.Test` messages: the failure is recorded, never retried.
  * - production: retried forever; the queue waits behind the log.
  * - staging / development: one retry after a brief pause, then `failed`.
+ * - A receiver's `Retry-After` (on 429 or 503) makes the next attempt wait at least that long,
+ *   capped at ten times `retryMaxDelayMs`.
  */
 export function decideRetry(
   destination: Destination,
   test: boolean,
   failedAttempts: number,
   settings: DeliverySettings,
+  /** The receiver's `Retry-After` (429 or 503): the next attempt waits at least that long. */
+  retryAfterMs?: number,
 ): RetryDecision {
   if (test) return { retry: false, reason: 'Test message: failed attempts are recorded and not retried' };
+  const max = destination.retryMaxDelayMs ?? settings.retryMaxDelayMs;
+  // Honoured up to ten times the longest wait of the schedule, so a receiver cannot park a
+  // queue for days with one header.
+  const asked = Math.min(retryAfterMs ?? 0, max * 10);
   if (destination.environment === 'production') {
     const initial = destination.retryInitialDelayMs ?? settings.retryInitialDelayMs;
-    const max = destination.retryMaxDelayMs ?? settings.retryMaxDelayMs;
-    return { retry: true, delayMs: productionDelay(failedAttempts, initial, max) };
+    return { retry: true, delayMs: Math.max(asked, productionDelay(failedAttempts, initial, max)) };
   }
-  if (failedAttempts < 2) return { retry: true, delayMs: settings.nonProductionRetryDelayMs };
+  if (failedAttempts < 2)
+    return { retry: true, delayMs: Math.max(asked, settings.nonProductionRetryDelayMs) };
   return { retry: false, reason: `${destination.environment} destination: failed after one retry` };
 }
 

@@ -24,7 +24,10 @@ export function readReceived(req: IncomingMessage, onReceived: (request: Receive
   });
 }
 
-export type Responder = (request: Received, index: number) => { status: number; body?: string } | number;
+export type Responder = (
+  request: Received,
+  index: number,
+) => { status: number; body?: string; headers?: Record<string, string> } | number;
 
 /** A real HTTP destination that records what it receives and answers as the test says. */
 export class Receiver {
@@ -39,10 +42,13 @@ export class Receiver {
         const index = this.received.length;
         this.received.push(entry);
         const answer = this.respond(entry, index);
-        const { status, body: out } =
-          typeof answer === 'number' ? { status: answer, body: undefined } : answer;
+        const {
+          status,
+          body: out,
+          headers,
+        } = typeof answer === 'number' ? { status: answer, body: undefined, headers: {} } : answer;
         res
-          .writeHead(status, { 'content-type': 'application/json' })
+          .writeHead(status, { 'content-type': 'application/json', ...headers })
           .end(out ?? JSON.stringify({ ok: status < 300 }));
       });
     });

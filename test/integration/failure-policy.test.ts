@@ -300,3 +300,25 @@ test('an attempt record holds the answer excerpt, the real duration and the erro
     failing.close();
   }
 });
+
+test("a 429 with Retry-After: the next attempt waits that long (not 'at once'), and the attempt says so", async () => {
+  receiver = await Receiver.start();
+  let refused = 0;
+  receiver.respond = () =>
+    refused++ < 1 ? { status: 429, body: '{"error":"slow down"}', headers: { 'retry-after': '10' } } : 200;
+  h = await startHarness({ destinations: [{ id: 'app', url: receiver.url }] });
+  const id = (await h.send(patientAdmin(1))).body.Meta.Logs[0].ID as string;
+  await waitFor(() => receiver!.received.length === 1, 5_000, 'the first attempt');
+  await attemptsRecorded(h, 1);
+  await h.settled();
+  assert.equal(receiver.received.length, 1, 'no retry at once: the receiver asked for 10 s');
+  const log = (await h.platform('GET', `/platform/v1/logs/${id}`)).body;
+  assert.equal(log.attempts[0].statusCode, 429);
+  assert.match(log.attempts[0].error, /Retry-After 10 s/);
+  assert.equal(Date.parse(log.nextAttemptAt) - Date.parse(log.attempts[0].startedAt) >= 10_000, true);
+  h.clock.advance(9_000);
+  await h.settled();
+  assert.equal(receiver.received.length, 1);
+  h.clock.advance(1_100);
+  await waitFor(() => receiver!.received.length === 2, 5_000, 'the retry after 10 s');
+});

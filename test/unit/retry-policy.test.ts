@@ -60,3 +60,19 @@ test('Meta.Test messages: never retried, whatever the environment', () => {
     assert.match(decision.reason, /Test message/);
   }
 });
+
+test("a receiver's Retry-After: waited at least, never shortens the schedule, capped at 10x the longest wait", () => {
+  const production = destination('production');
+  assert.deepEqual(decideRetry(production, false, 1, settings, 10_000), { retry: true, delayMs: 10_000 });
+  assert.deepEqual(decideRetry(production, false, 7, settings, 1_000), { retry: true, delayMs: 80_000 });
+  assert.deepEqual(decideRetry(production, false, 1, settings, 10 ** 9), {
+    retry: true,
+    delayMs: settings.retryMaxDelayMs * 10,
+  });
+  assert.deepEqual(decideRetry(destination('staging'), false, 1, settings, 30_000), {
+    retry: true,
+    delayMs: 30_000,
+  });
+  assert.ok(!decideRetry(destination('staging'), false, 2, settings, 30_000).retry, 'still one retry');
+  assert.ok(!decideRetry(production, true, 1, settings, 30_000).retry, 'a test message is not retried');
+});
