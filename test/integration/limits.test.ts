@@ -123,6 +123,29 @@ test('a client that sends its headers too slowly is cut off; others are served m
   }
 });
 
+test('an incomplete request line and then nothing is answered 408 at the headers timeout', async () => {
+  const h = await harness({ server: { headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 } });
+  const { port } = new URL(h.url);
+  const socket = connect(Number(port), '127.0.0.1');
+  const started = performance.now();
+  const closed = new Promise<string>((resolve) => {
+    let answer = '';
+    socket.on('data', (c) => (answer += c.toString()));
+    socket.on('close', () => resolve(answer));
+  });
+  socket.write('GET /\r\n');
+  try {
+    const answer = await Promise.race([
+      closed,
+      new Promise<string>((_, reject) => setTimeout(() => reject(new Error('held with no answer')), 8_000)),
+    ]);
+    assert.match(answer, /^HTTP\/1\.1 408 /, 'answered, not dropped');
+    assert.ok(performance.now() - started < 4_000, 'at the headers timeout, not much later');
+  } finally {
+    socket.destroy();
+  }
+});
+
 test('every answer carries the security headers, errors included', async () => {
   const h = await harness();
   for (const res of [
