@@ -1,3 +1,4 @@
+import type { FailedSignIns } from './api/lockout/failed-sign-ins.ts';
 import type { QueueRef } from './store/roles/queue-store.ts';
 import type { CatalogAdmin } from './services/catalog-admin.ts';
 import { readFileSync } from 'node:fs';
@@ -46,6 +47,8 @@ export interface AppDeps {
   queryClient: QueryClient;
   /** Counts requests per client for the rate limit (in memory, or Redis for many instances). */
   rateCounter: RateCounter;
+  /** Failed client authentications of the token endpoints (brute-force lockout). */
+  signIns: FailedSignIns;
   /**
    * Wakes delivery after new work was stored (for those queues) or a queue changed (none named:
    * every runner looks again).

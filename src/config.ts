@@ -162,6 +162,19 @@ const serverSchema = z.strictObject({
   redisUrl: z.string().optional(),
   /** Prefix of Switchboard's keys in that Redis, for deployments that share one. */
   redisKeyPrefix: z.string().min(1).default('switchboard'),
+  /**
+   * Brute-force guard of the token endpoints: a client ID failing `maxFailures` times within
+   * `windowMs` (an IP: `ipMaxFailures`) gets 429 for `lockMs`, doubling per lockout up to `maxLockMs`.
+   */
+  signInLockout: z
+    .strictObject({
+      maxFailures: z.number().int().min(1).default(10),
+      ipMaxFailures: z.number().int().min(1).default(100),
+      windowMs: ms.min(1).default(60_000),
+      lockMs: ms.min(1).default(60_000),
+      maxLockMs: ms.min(1).default(3_600_000),
+    })
+    .default({ maxFailures: 10, ipMaxFailures: 100, windowMs: 60_000, lockMs: 60_000, maxLockMs: 3_600_000 }),
   /** Slow-loris guards: the whole header, and the whole request, must arrive within these. */
   headersTimeoutMs: ms.min(100).default(30_000),
   requestTimeoutMs: ms.min(100).default(120_000),

@@ -1,3 +1,5 @@
+import { FailedSignIns } from './api/lockout/failed-sign-ins.ts';
+import { MemoryLockoutStore, RedisLockoutStore } from './api/lockout/lockout-store.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import { AccessTokens } from './api/auth/access-tokens.ts';
@@ -152,6 +154,15 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     );
   if (store.capabilities.multipleWriters && !config.server.redisUrl)
     logger.warn('rate limits are counted per instance; set REDIS_URL to share them across instances');
+  const signIns = new FailedSignIns({
+    store: config.server.redisUrl
+      ? new RedisLockoutStore(config.server.redisUrl, config.server.redisKeyPrefix)
+      : new MemoryLockoutStore(() => clock.now()),
+    rule: config.server.signInLockout,
+    ipMaxFailures: config.server.signInLockout.ipMaxFailures,
+    now: () => clock.now(),
+    logger,
+  });
   const queryClient = new QueryClient({ maxAnswerBytes: config.server.payloadLimitBytes });
   const app = buildApp({
     config,
@@ -162,6 +173,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     tokens,
     queryClient,
     rateCounter,
+    signIns,
     wakeDelivery: (queues) => dispatcher.notify(queues),
     metrics,
     catalogAdmin,
@@ -206,6 +218,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
         await outbound.close();
         await queryClient.close();
         await rateCounter.close();
+        await signIns.close();
         await store.close();
       })();
       return closed;

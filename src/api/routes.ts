@@ -56,6 +56,7 @@ export function registerRoutes(
       assertions: new ClientAssertions({ catalog, oneTimeKeys: store.oneTimeKeys, clock }),
       lifetimeSeconds: config.server.accessTokenSeconds,
       publicUrl: config.server.publicUrl,
+      signIns: deps.signIns,
     });
     metadataRoute(oauth, { publicUrl: config.server.publicUrl });
     legacyAuthRoutes(oauth, {
@@ -65,6 +66,7 @@ export function registerRoutes(
       clock,
       accessSeconds: config.server.legacyTokenSeconds,
       refreshSeconds: config.server.refreshTokenSeconds,
+      signIns: deps.signIns,
     });
   });
   const acceptDeps: AcceptDeps = {

@@ -57,6 +57,17 @@ before(async () => {
         jwksUrl,
       },
     ],
+    // These tests refuse many bad credentials on purpose; the lockout has its own tests
+    // (sign-in-lockout.test.ts).
+    server: {
+      signInLockout: {
+        maxFailures: 10_000,
+        ipMaxFailures: 10_000,
+        windowMs: 60_000,
+        lockMs: 1,
+        maxLockMs: 1,
+      },
+    },
   });
 });
 

@@ -1,3 +1,4 @@
+import { signInSubjects, type FailedSignIns } from '../lockout/failed-sign-ins.ts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Catalog } from '../../catalog/catalog.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -14,6 +15,7 @@ export interface LegacyDeps {
   clock: Clock;
   accessSeconds: number;
   refreshSeconds: number;
+  signIns: FailedSignIns;
 }
 
 const FAILED = 'Client authentication failed';
@@ -63,8 +65,14 @@ export function legacyAuthRoutes(app: FastifyInstance, deps: LegacyDeps): void {
     const apiKey = text(body.apiKey);
     const secret = text(body.secret);
     if (!apiKey || !secret) return fail(reply, 400, 'invalid_request', 'apiKey and secret are required');
+    const subjects = signInSubjects(apiKey, request.ip);
+    await deps.signIns.check(subjects);
     const source = await checkSecret(deps.catalog, apiKey, secret);
-    if (!source) return fail(reply, 401, 'invalid_client', FAILED);
+    if (!source) {
+      await deps.signIns.failed(subjects);
+      return fail(reply, 401, 'invalid_client', FAILED);
+    }
+    await deps.signIns.succeeded(subjects);
     return answer(reply, source);
   });
 

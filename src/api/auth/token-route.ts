@@ -1,3 +1,4 @@
+import { signInSubjects, type FailedSignIns } from '../lockout/failed-sign-ins.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../../catalog/catalog.ts';
 import { verifySecret } from '../../lib/secrets.ts';
@@ -15,6 +16,7 @@ export interface TokenDeps {
   lifetimeSeconds: number;
   /** Configured public base URL; when set, its token URL is the only accepted `aud`. */
   publicUrl?: string;
+  signIns: FailedSignIns;
 }
 
 /**
@@ -60,6 +62,8 @@ export function tokenRoute(app: FastifyInstance, deps: TokenDeps): void {
     const methods = [basic, form.client_secret, form.client_assertion].filter((m) => m !== undefined).length;
     if (methods > 1)
       return oauthError(reply, 400, 'invalid_request', 'Use one client authentication method, not two');
+    const subjects = signInSubjects(basic?.id ?? form.client_id, request.ip);
+    await deps.signIns.check(subjects);
     let source: Source | undefined;
     if (form.client_assertion !== undefined) {
       if (form.client_assertion_type !== JWT_BEARER)
@@ -75,7 +79,11 @@ export function tokenRoute(app: FastifyInstance, deps: TokenDeps): void {
       if (!clientId || !secret) return oauthError(reply, 401, 'invalid_client', FAILED, basic !== undefined);
       source = await checkSecret(deps.catalog, clientId, secret);
     }
-    if (!source) return oauthError(reply, 401, 'invalid_client', FAILED, basic !== undefined);
+    if (!source) {
+      await deps.signIns.failed(subjects);
+      return oauthError(reply, 401, 'invalid_client', FAILED, basic !== undefined);
+    }
+    await deps.signIns.succeeded(subjects);
     const { token } = await deps.tokens.issue(source, deps.lifetimeSeconds);
     return reply.header('cache-control', 'no-store').send({
       access_token: token,
