@@ -1,3 +1,4 @@
+import type { WriteHealth } from './lib/write-health.ts';
 import type { FailedSignIns } from './api/lockout/failed-sign-ins.ts';
 import type { QueueRef } from './store/roles/queue-store.ts';
 import type { CatalogAdmin } from './services/catalog-admin.ts';
@@ -47,6 +48,8 @@ export interface AppDeps {
   queryClient: QueryClient;
   /** Counts requests per client for the rate limit (in memory, or Redis for many instances). */
   rateCounter: RateCounter;
+  /** Whether storage takes writes (readiness). */
+  writeHealth: WriteHealth;
   /** Failed client authentications of the token endpoints (brute-force lockout). */
   signIns: FailedSignIns;
   /**
@@ -192,7 +195,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     parseJson(request, body as string, done);
   });
 
-  installErrorHandling(app);
+  installErrorHandling(app, (error) => deps.writeHealth.failed(error.message, clock.now()));
   const routes: string[] = [];
   app.decorate('registeredRoutes', routes);
   app.addHook('onRoute', (route) => {

@@ -52,6 +52,8 @@ function refusalOf(error: unknown, config: Readonly<Config>): string | undefined
   const { name, message, code } = error as { name?: string; message?: string; code?: string };
   if (error instanceof StartupRefusedError || name === 'StartupRefusedError' || name === 'SchemaTooNewError')
     return message;
+  if (name === 'StoreUnavailableError')
+    return `storage refuses writes at start-up (${message}); a full disk? Free space and start again`;
   if (code === 'EADDRINUSE')
     return `port ${config.server.port} on ${config.server.host} is already in use (another Switchboard?); set PORT to a free one`;
   return undefined;

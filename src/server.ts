@@ -1,3 +1,5 @@
+import { StoreUnavailableError } from './errors.ts';
+import { WriteHealth } from './lib/write-health.ts';
 import { FailedSignIns } from './api/lockout/failed-sign-ins.ts';
 import { MemoryLockoutStore, RedisLockoutStore } from './api/lockout/lockout-store.ts';
 import type { FastifyInstance } from 'fastify';
@@ -74,6 +76,10 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   let catalogStore: CatalogStore;
   let catalogVersion: number;
   let tokenKey: string;
+  const writeHealth = new WriteHealth();
+  // The start-up writes: the configured catalog, and (one process owning the embedded store)
+  // freeing the leases a crashed predecessor left, which are void.
+  let startupWrites: () => Promise<void> = async () => undefined;
   try {
     await store.migrate();
     const box = secretBox(config.server);
@@ -82,11 +88,18 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
       await syncConfiguredCatalog(catalogStore, config);
       await resealSecrets(store.catalog, box, logger);
     };
-    await (store.exclusive ? store.exclusive(sync) : sync());
+    startupWrites = async () => {
+      await (store.exclusive ? store.exclusive(sync) : sync());
+      if (!store.capabilities.multipleWriters) await store.queues.releaseLeases();
+    };
+    // On a full disk the server still starts: it serves reads, `/readyz` says why it is not
+    // ready, and the writes are tried again until they succeed (below).
+    await startupWrites().then(
+      () => (startupWrites = async () => undefined),
+      (error: unknown) => refusedWrite(error, writeHealth, logger, clock.now()),
+    );
     catalogVersion = await store.catalog.catalogVersion();
     catalog = new Catalog(await catalogStore.loadCatalog());
-    // One process owns the embedded store, so leases left by a crashed predecessor are void.
-    if (!store.capabilities.multipleWriters) await store.queues.releaseLeases();
     tokenKey = await store.catalog.getOrCreateSetting('access_token_key', randomToken(32));
   } catch (error) {
     await store.close().catch(() => undefined);
@@ -103,6 +116,19 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
   });
   refresher.version = catalogVersion;
   refresher.start();
+  const retryStartupWrites = writeHealth.failure
+    ? setInterval(() => {
+        startupWrites().then(
+          async () => {
+            clearInterval(retryStartupWrites);
+            writeHealth.succeeded();
+            await refresher.refresh();
+            logger.info('storage takes writes again; the configured catalog is applied');
+          },
+          (error: unknown) => writeHealth.failed((error as Error).message, clock.now()),
+        );
+      }, STARTUP_RETRY_MS).unref()
+    : undefined;
   const catalogAdmin = new CatalogAdmin({
     store: catalogStore,
     catalog,
@@ -174,6 +200,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     queryClient,
     rateCounter,
     signIns,
+    writeHealth,
     wakeDelivery: (queues) => dispatcher.notify(queues),
     metrics,
     catalogAdmin,
@@ -209,6 +236,7 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
     url,
     close() {
       closed ??= (async () => {
+        clearInterval(retryStartupWrites);
         await app.close();
         refresher.close();
         stopListening?.();
@@ -224,4 +252,18 @@ export async function startServer(config: Readonly<Config>, options: ServerOptio
       return closed;
     },
   };
+}
+
+/** How often start-up writes refused by storage (a full disk) are tried again. */
+const STARTUP_RETRY_MS = 5_000;
+
+/** A start-up write the storage refused: noted for readiness; anything else stops start-up. */
+function refusedWrite(error: unknown, health: WriteHealth, logger: Logger, now: number): void {
+  if (!(error instanceof StoreUnavailableError)) throw error;
+  health.failed(error.message, now);
+  logger.error(
+    { reason: error.message },
+    'start-up: storage refuses writes (a full disk?); serving reads, /readyz answers 503, ' +
+      'and the configured catalog is applied once writes succeed again',
+  );
 }

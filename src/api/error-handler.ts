@@ -9,8 +9,12 @@ import { ApiError, ERRORS, ShuttingDownError, StoreUnavailableError, type ErrorC
  * API, RFC 6749 for the token endpoints and the OAuth metadata, a plain `error` object for the
  * Platform API.
  */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(
+  app: FastifyInstance,
+  onStoreFailure: (error: StoreUnavailableError) => void = () => undefined,
+): void {
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
+    if (error instanceof StoreUnavailableError) onStoreFailure(error);
     const apiError = toApiError(error, pathOf(request.url));
     if (apiError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
     return sendError(request, reply, apiError);

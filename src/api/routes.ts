@@ -39,7 +39,7 @@ export function registerRoutes(
   const { config, store, catalog, clock, tokens } = deps;
   const { authenticate, organizationLimit } = auth;
   openApiRoute(app);
-  healthRoutes(app, store);
+  healthRoutes(app, { store, writeHealth: deps.writeHealth, clock });
   metricsRoute(app, { metrics: deps.metrics, token: config.metrics.token });
   app.register(async (oauth) => {
     // Token requests are form-encoded (RFC 6749); URLSearchParams is the whole parser needed.
@@ -74,6 +74,7 @@ export function registerRoutes(
     catalog,
     clock,
     onAccepted: (source, destinationIds) => {
+      deps.writeHealth.succeeded();
       deps.metrics.accepted(source.orgId, source.id);
       if (destinationIds.length > 0)
         deps.wakeDelivery(destinationIds.map((destinationId) => ({ orgId: source.orgId, destinationId })));

@@ -1,3 +1,4 @@
+import { PROBE_WRITE, probeValue } from '../sql/probe-write.ts';
 import type pg from 'pg';
 import type { Store } from '../store.ts';
 import { SqlAlertOutbox } from '../sql/alerts.ts';
@@ -105,5 +106,9 @@ export class PostgresStore implements Store {
 
   async ping(): Promise<void> {
     await this.#db.query('SELECT 1');
+  }
+
+  async probeWrite(): Promise<void> {
+    await this.#db.write(PROBE_WRITE, { value: probeValue() });
   }
 }

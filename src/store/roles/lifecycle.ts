@@ -20,6 +20,8 @@ export interface StoreLifecycle {
   close(): Promise<void>;
   /** Throws when the storage cannot be reached (readiness). */
   ping(): Promise<void>;
+  /** A small durable write (a settings row): throws when the storage refuses writes (readiness). */
+  probeWrite(): Promise<void>;
   /**
    * Shared stores only: calls `listener` when another process may have stored work this one
    * could deliver (new messages, a resumed queue, a released lease). Returns an unsubscribe.

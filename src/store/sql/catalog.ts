@@ -29,6 +29,11 @@ export class SqlCatalogStore implements CatalogStore {
   }
 
   async getOrCreateSetting(key: string, candidate: string): Promise<string> {
+    // Read first: a setting that exists costs no write (a start-up on a full disk needs none).
+    const existing = await this.#db.get<{ value: string }>('SELECT value FROM settings WHERE key = :key', {
+      key,
+    });
+    if (existing) return existing.value;
     return this.#db.transaction(async (tx) => {
       await tx.run('INSERT INTO settings (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING', {
         key,

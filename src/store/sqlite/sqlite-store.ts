@@ -1,3 +1,4 @@
+import { PROBE_WRITE, probeValue } from '../sql/probe-write.ts';
 import type { Store } from '../store.ts';
 import { SqlAlertOutbox } from '../sql/alerts.ts';
 import { SqlCatalogStore } from '../sql/catalog.ts';
@@ -68,5 +69,9 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     await this.#db.get('SELECT 1 AS ok');
+  }
+
+  async probeWrite(): Promise<void> {
+    await this.#db.write(PROBE_WRITE, { value: probeValue() });
   }
 }

@@ -100,6 +100,7 @@ export function openWorkerStore(path: string, options: { onClose?: () => void } 
     retention: remote('retention'),
     migrate: () => call('lifecycle', 'migrate', []) as Promise<void>,
     ping: () => call('lifecycle', 'ping', []) as Promise<void>,
+    probeWrite: () => call('lifecycle', 'probeWrite', []) as Promise<void>,
     async close() {
       if (failure) return options.onClose?.();
       try {
