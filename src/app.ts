@@ -1,3 +1,4 @@
+import { installBodyBudget } from './api/body-budget.ts';
 import type { WriteHealth } from './lib/write-health.ts';
 import type { FailedSignIns } from './api/lockout/failed-sign-ins.ts';
 import type { QueueRef } from './store/roles/queue-store.ts';
@@ -196,6 +197,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   installErrorHandling(app, (error) => deps.writeHealth.failed(error.message, clock.now()));
+  installBodyBudget(app, server.inFlightBodyBytes);
   const routes: string[] = [];
   app.decorate('registeredRoutes', routes);
   app.addHook('onRoute', (route) => {

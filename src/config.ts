@@ -175,6 +175,15 @@ const serverSchema = z.strictObject({
       maxLockMs: ms.min(1).default(3_600_000),
     })
     .default({ maxFailures: 10, ipMaxFailures: 100, windowMs: 60_000, lockMs: 60_000, maxLockMs: 3_600_000 }),
+  /**
+   * Request body bytes held at once; beyond it new requests get 503 with Retry-After before their
+   * body is read (api/body-budget.ts).
+   */
+  inFlightBodyBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(64 * 1024 * 1024),
   /** Slow-loris guards: the whole header, and the whole request, must arrive within these. */
   headersTimeoutMs: ms.min(100).default(30_000),
   requestTimeoutMs: ms.min(100).default(120_000),

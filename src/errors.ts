@@ -22,6 +22,7 @@ export const ERRORS = {
   RATE_LIMITED: { id: 531830, status: 429, module: 'Auth' },
   SHUTTING_DOWN: { id: 531840, status: 502, module: 'Send' },
   STORE_UNAVAILABLE: { id: 531841, status: 503, module: 'Send' },
+  BUSY: { id: 531845, status: 503, module: 'Send' },
   QUERY_TIMEOUT: { id: 531842, status: 504, module: 'Send' },
   DESTINATION_UNREACHABLE: { id: 531843, status: 502, module: 'Send' },
   ANSWER_TOO_LARGE: { id: 531844, status: 502, module: 'Send' },

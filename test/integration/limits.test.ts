@@ -160,3 +160,39 @@ test('every answer carries the security headers, errors included', async () => {
     assert.equal(res.headers.get('cache-control'), 'no-store');
   }
 });
+
+test('the in-flight body budget: a request that would pass it gets 503 BUSY with Retry-After, unread; then it fits', async () => {
+  const h = await harness({ server: { inFlightBodyBytes: 1_000_000 } });
+  const token = await h.token();
+  const body = JSON.stringify({ ...patientAdmin(1), Notes: ['x'.repeat(600_000)] });
+  const { port } = new URL(h.url);
+  // A first request whose body is still arriving holds 600 KB of the budget.
+  const slow = connect(Number(port), '127.0.0.1');
+  const slowAnswer = new Promise<string>((resolve) => {
+    let answer = '';
+    slow.on('data', (c) => (answer += c.toString()));
+    slow.on('close', () => resolve(answer));
+  });
+  slow.write(
+    `POST /endpoint HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 1000)}`,
+  );
+  const send = () =>
+    fetch(`${h.url}/endpoint`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
+  let busy: Response | undefined;
+  for (let i = 0; i < 50 && busy?.status !== 503; i++) busy = await send();
+  assert.equal(busy?.status, 503);
+  assert.equal(busy?.headers.get('retry-after'), '1');
+  const answer = (await busy!.json()) as { Meta: { Errors: { ID: number; Text: string }[] } };
+  assert.equal(answer.Meta.Errors[0]!.ID, 531845);
+  assert.match(answer.Meta.Errors[0]!.Text, /nothing was stored/);
+  slow.write(body.slice(1000));
+  assert.match(await slowAnswer, /^HTTP\/1\.1 200 /);
+  assert.equal((await send()).status, 200, 'fits once the first is done');
+  const small = await h.send(patientAdmin(2));
+  assert.equal(small.status, 200);
+});

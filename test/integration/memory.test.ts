@@ -51,7 +51,14 @@ before(async () => {
   child = await spawnServer(
     dir,
     {
-      server: { dataDir: storage.dataDir, databaseUrl: storage.databaseUrl, logLevel: 'warn' },
+      server: {
+        dataDir: storage.dataDir,
+        databaseUrl: storage.databaseUrl,
+        logLevel: 'warn',
+        // The payload limit is under test here; the in-flight budget (limits.test.ts) would
+        // answer some of the eight 503 first, which bounds memory just as well.
+        inFlightBodyBytes: 1024 * MB,
+      },
       organizations: [
         {
           id: 'acme',

@@ -19,11 +19,32 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
     true,
   );
   const rows = await db.all(
-    `SELECT w.*, m.received_at, m.payload FROM ${logs} w JOIN messages m ON m.id = w.message_id
-     WHERE ${UNKEYED_PENDING} ORDER BY w.seq LIMIT :limit`,
-    { ...queue, from: Number(mark.pending_from), take: limit + HEAD_WINDOW, limit },
+    boundedBytes(
+      `SELECT w.*, sum(octet_length(s.payload)) OVER (ORDER BY w.seq ROWS UNBOUNDED PRECEDING)
+         - octet_length(s.payload) AS bytes_before
+       FROM ${logs} w JOIN messages s ON s.id = w.message_id
+       WHERE ${UNKEYED_PENDING} ORDER BY w.seq LIMIT :limit`,
+    ),
+    { ...queue, from: Number(mark.pending_from), take: limit + HEAD_WINDOW, limit, maxBytes: BATCH_BYTES },
   );
   return rows.map(toDeliveryLog);
+}
+
+/**
+ * Payload bytes one read of head logs holds at most (its first log always comes, however big):
+ * a batch of 32 large messages would otherwise put hundreds of MB in memory at once.
+ */
+export const BATCH_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The rows of `inner` (logs with `bytes_before`, the payload bytes of the rows before them),
+ * cut where the payloads reach `:maxBytes`, with their messages. `octet_length` reads a
+ * payload's size, not its text (SQLite's record header, PostgreSQL's TOAST header), so the
+ * payloads left out are never read.
+ */
+function boundedBytes(inner: string): string {
+  return `SELECT b.*, m.received_at, m.payload FROM (${inner}) b JOIN messages m ON m.id = b.message_id
+    WHERE b.bytes_before < :maxBytes ORDER BY b.seq`;
 }
 
 /** The first `limit` pending logs of one of the queue's keys, from its head. */
@@ -33,7 +54,9 @@ export async function keyHeadLogs(
   key: string,
   limit: number,
 ): Promise<DeliveryLog[]> {
-  return (await db.all(KEY_HEAD_LOGS, { ...queue, key, limit })).map(toDeliveryLog);
+  return (await db.all(boundedBytes(KEY_HEAD_LOGS), { ...queue, key, limit, maxBytes: BATCH_BYTES / 8 })).map(
+    toDeliveryLog,
+  );
 }
 
 /** Ready keys of the queue (see `QueueStore.dueKeys`), with when each head is due. */

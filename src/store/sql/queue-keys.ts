@@ -53,20 +53,21 @@ export function readyKeys(dialect: Dialect, order: 'due' | 'oldest'): string {
     ORDER BY ${order === 'due' ? 'head_due, head_seq' : 'head_seq'} LIMIT :limit`;
 }
 
-/** The columns `toDeliveryLog` maps, of logs `l` joined to their messages `m`. */
-export const DELIVERY_COLUMNS = `l.id, l.message_id, l.org_id, l.destination_id, l.data_model, l.ordering_key,
-  l.seq, l.test, l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at, m.received_at, m.payload`;
-
 /**
  * Key `:key`'s first `:limit` pending logs from its head, with their messages: a walk of
  * `logs_key` from the head's seq, so the key's delivered history is not walked over (and a key
  * with no row, emptied meanwhile, has none).
  */
-export const KEY_HEAD_LOGS = `SELECT ${DELIVERY_COLUMNS} FROM logs l JOIN messages m ON m.id = l.message_id
-  WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.ordering_key = :key AND l.status = 'pending'
-    AND l.seq >= (SELECT k.head_seq FROM queue_keys k
-      WHERE k.org_id = :orgId AND k.destination_id = :destinationId AND k.key = :key)
-  ORDER BY l.seq LIMIT :limit`;
+export const KEY_HEAD_LOGS = `SELECT x.*,
+    sum(octet_length(s.payload)) OVER (ORDER BY x.seq ROWS UNBOUNDED PRECEDING) - octet_length(s.payload) AS bytes_before
+  FROM (SELECT l.id, l.message_id, l.org_id, l.destination_id, l.data_model, l.ordering_key, l.seq, l.test,
+      l.status, l.attempt_count, l.next_attempt_id, l.next_attempt_at
+    FROM logs l
+    WHERE l.org_id = :orgId AND l.destination_id = :destinationId AND l.ordering_key = :key AND l.status = 'pending'
+      AND l.seq >= (SELECT k.head_seq FROM queue_keys k
+        WHERE k.org_id = :orgId AND k.destination_id = :destinationId AND k.key = :key)
+    ORDER BY l.seq LIMIT :limit) x
+  JOIN messages s ON s.id = x.message_id`;
 
 /** The queue's blocked keys, longest blocked first (`queue_keys_blocked`). */
 export const BLOCKED_KEYS = `SELECT key, pending_count, head_seq, blocked_since FROM queue_keys
