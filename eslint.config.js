@@ -24,7 +24,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/store/**', 'src/main.ts', 'test/**', 'bench/**'],
+    files: ['src/store/**', 'src/main.ts', 'test/**', 'bench/**', 'chaos/**'],
     rules: { 'no-restricted-imports': 'off' },
   },
   {
@@ -70,7 +70,7 @@ export default tseslint.config(
   },
   {
     // Rows read back by INSERT ... RETURNING, aggregates and lookups just written always exist.
-    files: ['src/store/**', 'test/**', 'bench/**'],
+    files: ['src/store/**', 'test/**', 'bench/**', 'chaos/**'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
 );
