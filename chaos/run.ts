@@ -5,13 +5,21 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { ROOT } from '../bench/lib.ts';
-import { bruteForce, incompleteRequestLine, memoryFlood, retryAfter, type Outcome } from './scenarios.ts';
+import {
+  bruteForce,
+  incompleteRequestLine,
+  memoryFlood,
+  retryAfter,
+  stalledInstance,
+  type Outcome,
+} from './scenarios.ts';
 
 const SCENARIOS: Record<string, () => Promise<Outcome>> = {
   flood: () => memoryFlood(),
   'retry-after': () => retryAfter(),
   'brute-force': () => bruteForce(),
   slowloris: () => incompleteRequestLine(),
+  stall: () => stalledInstance(),
 };
 
 const chosen = (process.env.CHAOS ?? Object.keys(SCENARIOS).join(',')).split(',');
