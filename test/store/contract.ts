@@ -9,6 +9,7 @@ import type { AttemptRecord, ClaimedQueue, QueueRef } from '../../src/store/role
 import type { QueueSummary } from '../../src/store/roles/operator-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import type { HistorySpec } from '../helpers/history.ts';
+import { medianTimer } from '../helpers/timing.ts';
 
 /**
  * The storage contract: what every implementation of `Store` promises, run against each of them
@@ -1233,19 +1234,7 @@ export function storeContract(name: string, open: OpenStore): void {
       const pending = [];
       for (let i = 0; i < 3; i++)
         pending.push((await accept(store, message(['app'], { searchKeys: [`new-${i}`] }))).logIds[0]!);
-      const timings: Record<string, number> = {};
-      // The median of five runs: one slow run (a GC pause, the machine busy) does not count.
-      const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
-        const times: number[] = [];
-        let value: T | undefined;
-        for (let i = 0; i < 5; i++) {
-          const started = performance.now();
-          value = await run();
-          times.push(performance.now() - started);
-        }
-        timings[name] = times.sort((a, b) => a - b)[2]!;
-        return value!;
-      };
+      const { timings, timed } = medianTimer();
       const heads = await timed('headLogs', () => store.queues.headLogs(APP, 10));
       assert.deepEqual(
         heads.map((l) => l.id),

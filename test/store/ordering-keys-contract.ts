@@ -6,6 +6,7 @@ import type { AttemptRecord, DeliveryLog, QueueRef } from '../../src/store/roles
 import type { NewMessage } from '../../src/store/roles/intake-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import { catalog, message, NOW, type OpenStore } from './contract.ts';
+import { medianTimer } from '../helpers/timing.ts';
 
 /**
  * The store's side of ordering keys (SPEC 5.2), run against each store: keyed logs join their
@@ -315,18 +316,7 @@ export function orderingKeysContract(name: string, open: OpenStore): void {
       const stuck = (await store.queues.keyHeadLogs(APP, 'stuck', 1).then((l) => l[0]))!;
       await store.queues.recordAttempt(record('W', stuck, 'failed', { retryAt: NOW + 10 ** 9 }));
       for (let i = 0; i < 200; i++) await accept(store, keyed(`p${i}`, { receivedAt: NOW + BLOCKED + i }));
-      const timings: Record<string, number> = {};
-      const timed = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
-        const times: number[] = [];
-        let value: T | undefined;
-        for (let i = 0; i < 5; i++) {
-          const started = performance.now();
-          value = await run();
-          times.push(performance.now() - started);
-        }
-        timings[label] = times.sort((a, b) => a - b)[2]!;
-        return value!;
-      };
+      const { timings, timed } = medianTimer();
       const due = await timed('dueKeys', () => keysOf(store, APP, 65, ['p0', 'p1']));
       assert.equal(due.length, 65);
       assert.ok(due.every((k) => k.key !== 'stuck'));

@@ -32,7 +32,7 @@ export const HEAD_DUE = `(SELECT w.next_attempt_at FROM ${fromMark('l.seq, l.sta
   WHERE ${UNKEYED_PENDING} ORDER BY w.seq LIMIT 1)`;
 
 /** When the first due of queue `q`'s keys is due (the `queue_keys_due` index's first entry). */
-export const KEYS_DUE = `(SELECT k.head_due FROM queue_keys k
+const KEYS_DUE = `(SELECT k.head_due FROM queue_keys k
   WHERE k.org_id = q.org_id AND k.destination_id = q.destination_id ORDER BY k.head_due, k.head_seq LIMIT 1)`;
 
 /** When the head of queue `q`'s oldest key is due (`queue_keys_oldest`): strict FIFO's next log. */

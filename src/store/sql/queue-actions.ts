@@ -2,15 +2,8 @@ import type { Log } from '../../models/log.ts';
 import type { PauseInfo, SkipResult } from '../roles/operator-store.ts';
 import type { Database, Executor } from './database.ts';
 import { logById } from './log-detail.ts';
-import {
-  fromMark,
-  JOIN_KEYED_QUEUE,
-  JOIN_QUEUE,
-  KEYED_LEFT_QUEUE,
-  LEFT_QUEUE,
-  UNKEYED_PENDING,
-} from './log-columns.ts';
-import { KEY_DROP_EMPTY, KEY_JOIN, KEY_LEFT } from './queue-keys.ts';
+import { fromMark, JOIN_KEYED_QUEUE, JOIN_QUEUE, LEFT_QUEUE, UNKEYED_PENDING } from './log-columns.ts';
+import { KEY_JOIN, KEYED_LOG_LEFT } from './queue-keys.ts';
 
 /**
  * Operators' actions on queues and logs (SPEC 5.4). They are rows in the database, so they act
@@ -72,9 +65,8 @@ export async function skipHead(
     );
     if (key === undefined) await tx.run(LEFT_QUEUE, { orgId, destinationId, seq: Number(head.seq) });
     else {
-      await tx.run(KEYED_LEFT_QUEUE, { orgId, destinationId });
-      await tx.run(KEY_LEFT, { orgId, destinationId, key, seq: Number(head.seq) });
-      await tx.run(KEY_DROP_EMPTY, { orgId, destinationId, key });
+      for (const sql of KEYED_LOG_LEFT)
+        await tx.run(sql, { orgId, destinationId, key, seq: Number(head.seq) });
     }
     return { id: head.id };
   });

@@ -1,4 +1,5 @@
 import type { Dialect } from './dialect.ts';
+import { KEYED_LEFT_QUEUE } from './log-columns.ts';
 
 /**
  * SQL of ordering keys (SPEC 5.2) both stores run alike: a keyed destination's pending logs are
@@ -33,6 +34,12 @@ export const KEY_LEFT = `UPDATE queue_keys SET pending_count = pending_count - 1
 /** A key with no pending log left has no row (the table holds the backlog's keys only). */
 export const KEY_DROP_EMPTY = `DELETE FROM queue_keys
   WHERE org_id = :orgId AND destination_id = :destinationId AND key = :key AND pending_count <= 0`;
+
+/**
+ * Everything a keyed log (seq `:seq`, key `:key`) leaving `pending` changes, in order, after the
+ * log's own update: the queue's depth and keyed count, the key's head, and an emptied key's row.
+ */
+export const KEYED_LOG_LEFT = [KEYED_LEFT_QUEUE, KEY_LEFT, KEY_DROP_EMPTY] as const;
 
 /** Key `:key`'s head failed and is retried at `:due`: the key is blocked (since `:now`, if not already). */
 export const KEY_RETRY = `UPDATE queue_keys SET head_due = :due, blocked_since = coalesce(blocked_since, :now)

@@ -8,7 +8,7 @@ import type {
   QueueRef,
   QueueStore,
 } from '../roles/queue-store.ts';
-import { KEYED_LEFT_QUEUE, LEFT_QUEUE, QUEUE_DUE } from '../sql/log-columns.ts';
+import { LEFT_QUEUE, QUEUE_DUE } from '../sql/log-columns.ts';
 import {
   dueKeys,
   headLogs,
@@ -17,7 +17,7 @@ import {
   releaseLeases,
   releaseQueue,
 } from '../sql/queue-heads.ts';
-import { KEY_DROP_EMPTY, KEY_LEFT, KEY_RETRY } from '../sql/queue-keys.ts';
+import { KEY_RETRY, KEYED_LOG_LEFT } from '../sql/queue-keys.ts';
 import { insertAttempt } from './intake.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
 
@@ -117,9 +117,7 @@ export class SqliteQueues implements QueueStore {
       if (updated && log.status !== 'pending') {
         if (key === undefined) db.runSync(LEFT_QUEUE, { ...queue, seq: updated.seq });
         else {
-          db.runSync(KEYED_LEFT_QUEUE, { ...queue });
-          db.runSync(KEY_LEFT, { ...queue, key, seq: updated.seq });
-          db.runSync(KEY_DROP_EMPTY, { ...queue, key });
+          for (const sql of KEYED_LOG_LEFT) db.runSync(sql, { ...queue, key, seq: updated.seq });
         }
       } else if (updated && key !== undefined)
         db.runSync(KEY_RETRY, {
