@@ -135,6 +135,8 @@ export async function startSwitchboard(
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
     : [];
   const child = spawnNode([...profile, 'src/main.ts'], {
+    // As `npm start` sets it (docs/reliability.md, "Memory"): glibc's fixed mmap threshold.
+    MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     SWITCHBOARD_CONFIG: configFile,
     PORT: String(port),
     HOST: '127.0.0.1',

@@ -30,7 +30,12 @@ import type { Metrics } from './metrics/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    rawBody?: string;
+    /**
+     * The body as received, for destinations that get it byte for byte: its bytes for
+     * `application/json` (moved to the store thread, not copied, once the message is stored),
+     * its text for FHIR's own types and forms.
+     */
+    rawBody?: Buffer | string;
   }
   interface FastifyInstance {
     /** `METHOD /path` of every route registered, as Fastify saw them (the OpenAPI test's list). */
@@ -189,11 +194,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   // JSON only: Fastify's default text/plain parser would let non-JSON bodies through.
   app.removeAllContentTypeParsers();
-  // The raw text is kept because destinations receive the payload exactly as it was sent.
+  // The raw bytes are kept because destinations receive the payload exactly as it was sent. Read
+  // as one buffer, not as a string of chunks: a large body is then held once as bytes, once
+  // parsed (issue 15), and the text made for the parser is garbage at once.
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    request.rawBody = body as string;
-    parseJson(request, body as string, done);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    parseJson(request, (body as Buffer).toString(), done);
   });
 
   installErrorHandling(app, (error) => deps.writeHealth.failed(error.message, clock.now()));

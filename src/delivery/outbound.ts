@@ -12,7 +12,8 @@ export interface OutboundRequest {
   messageId: number;
   sequence: number;
   receivedAt: number;
-  body: string;
+  /** Sent byte for byte: the stored payload, as text or as its UTF-8 bytes. */
+  body: string | Uint8Array;
   /** Of the body; `application/json` when not given. */
   contentType?: string;
   /** The log's ordering key, sent as `x-switchboard-ordering-key`. */
@@ -130,9 +131,9 @@ export function deliveryHeaders(req: OutboundRequest): Record<string, string> {
  * `whsec_<base64>` is used as those bytes, as the Standard Webhooks libraries do; any other
  * secret is used as its UTF-8 bytes.
  */
-export function sign(secret: string, id: string, timestamp: string, body: string): string {
+export function sign(secret: string, id: string, timestamp: string, body: string | Uint8Array): string {
   const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret);
-  return createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
+  return createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
 }
 
 /** A 2xx whose body carries `Meta.Errors` or an error `issue[]` is received with warnings. */

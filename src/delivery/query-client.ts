@@ -9,7 +9,7 @@ export interface QueryRequest {
   method: 'GET' | 'POST' | 'PUT';
   url: string;
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Uint8Array;
   /** The log and attempt the call belongs to; a verification handshake has none. */
   logId?: string;
   attemptId?: string;

@@ -26,7 +26,7 @@ export interface AcceptDeps {
 export async function acceptMessage(
   deps: AcceptDeps,
   source: Source,
-  request: { body: unknown; rawBody: string; idempotencyKey?: string },
+  request: { body: unknown; rawBody: string | Uint8Array; idempotencyKey?: string },
 ): Promise<{ json: string; replayed: boolean }> {
   const check = checkMeta(request.body);
   if (!check.ok)

@@ -61,7 +61,7 @@ export function eventKeys(header: Json): string[] {
 export async function acceptFhirMessage(
   deps: AcceptDeps,
   source: Source,
-  request: { body: unknown; rawBody: string; idempotencyKey?: string },
+  request: { body: unknown; rawBody: string | Uint8Array; idempotencyKey?: string },
 ): Promise<{ outcome: OperationOutcome; replayed: boolean }> {
   const header = messageHeader(request.body);
   const problems = await validateFhir(request.body);

@@ -33,7 +33,7 @@ export async function runQuery(
   deps: QueryDeps,
   source: Source,
   body: unknown,
-  rawBody: string,
+  rawBody: string | Uint8Array,
   signal: AbortSignal,
 ): Promise<Json> {
   const check = checkMeta(body);
@@ -99,7 +99,8 @@ export interface QueryLogEntry {
   dataModel: string;
   eventType: string;
   test: boolean;
-  payload: string;
+  /** The query as sent: text or its bytes. */
+  payload: string | Uint8Array;
   searchKeys: string[];
   /** Validation problems accepted anyway (a `warn` source). */
   problems?: string[];

@@ -11,8 +11,8 @@ export interface RoutedMessage {
   dataModel: string;
   eventType: string;
   test: boolean;
-  /** The payload as received, stored and delivered byte for byte. */
-  rawBody: string;
+  /** The payload as received (text or bytes), stored and delivered byte for byte. */
+  rawBody: string | Uint8Array;
   /** The same, parsed: where destinations' ordering keys are read from. */
   payload: unknown;
   searchKeys: string[];

@@ -2,6 +2,13 @@ import type { Alert, AlertChannelResult } from '../models/alert.ts';
 import type { CatalogSnapshot, Environment, Origin } from '../models/entities.ts';
 import type { Attempt, AttemptOutcome, Log, LogState, LogStatus, LogType } from '../models/log.ts';
 
+/** A payload as text: the stores take it as a string or as its UTF-8 bytes (`MessageFields`). */
+export function payloadText(payload: string | Uint8Array): string {
+  return typeof payload === 'string'
+    ? payload
+    : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString();
+}
+
 /**
  * Row shapes shared by every store implementation: both use the same column names, so the
  * mapping to domain objects lives here once.

@@ -98,7 +98,7 @@ export function fhirRoutes(
       ...common(request),
       method: 'POST',
       operation: { kind: 'search' },
-      body: request.rawBody ?? '',
+      body: request.rawBody?.toString() ?? '',
     });
   });
   app.get<{ Params: Params }>(
@@ -126,7 +126,7 @@ export function fhirRoutes(
       );
     if (id !== undefined && resource.id !== id)
       throw new ApiError('INVALID_FIELD', `The resource's id must be the id in the URL (${id})`);
-    return request.rawBody ?? JSON.stringify(resource);
+    return request.rawBody?.toString() ?? JSON.stringify(resource);
   };
   const write = {
     tags,

@@ -5,6 +5,7 @@ import type {
   NewMessage,
   QueryRecord,
 } from '../roles/intake-store.ts';
+import { payloadText } from '../rows.ts';
 import { Rollback } from '../sql/database.ts';
 import type { Batcher } from './batcher.ts';
 import { insertMessages, messageBatcher } from './message-batch.ts';
@@ -106,7 +107,7 @@ export class PgIntake implements IntakeStore {
       [
         query.orgId,
         query.sourceId,
-        query.payload,
+        payloadText(query.payload),
         query.receivedAt,
         query.log.id,
         query.log.destinationId,

@@ -1,4 +1,5 @@
 import type { AcceptedMessage, NewMessage } from '../roles/intake-store.ts';
+import { payloadText } from '../rows.ts';
 import { Batcher } from './batcher.ts';
 import type { PositionalQuery } from './pg-database.ts';
 
@@ -85,7 +86,7 @@ export async function insertMessages(run: PositionalQuery, batch: NewMessage[]):
   const rows = (await run(INSERT_MESSAGES, [
     column((m) => m.orgId),
     column((m) => m.sourceId),
-    column((m) => m.payload),
+    column((m) => payloadText(m.payload)),
     column((m) => m.receivedAt),
     column((m) => m.type),
     column((m) => m.dataModel),

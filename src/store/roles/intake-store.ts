@@ -33,8 +33,11 @@ export interface MessageFields {
   dataModel: string;
   eventType: string;
   test: boolean;
-  /** The payload as JSON text, stored as received. */
-  payload: string;
+  /**
+   * The payload as JSON text, stored as received: a string, or its UTF-8 bytes (what crosses to
+   * the embedded store's thread, moved there without a copy).
+   */
+  payload: string | Uint8Array;
   /** Identifiers that find this message in a log search (`models/search-keys.ts`), normalized. */
   searchKeys: string[];
   receivedAt: number;

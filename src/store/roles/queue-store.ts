@@ -76,7 +76,8 @@ export interface DeliveryLog {
   nextAttemptId: string;
   nextAttemptAt: number;
   receivedAt: number;
-  payload: string;
+  /** The payload as stored: its UTF-8 bytes (SQLite) or text (PostgreSQL), sent as they are. */
+  payload: string | Uint8Array;
   /** `application/json`, or `application/fhir+json` for a FHIR message. */
   contentType: string;
   /** Its ordering key, when its destination has an `orderingKey`. */

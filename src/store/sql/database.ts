@@ -1,6 +1,6 @@
 import type { Dialect } from './dialect.ts';
 
-export type SqlValue = string | number | bigint | boolean | null;
+export type SqlValue = string | number | bigint | boolean | null | Uint8Array;
 /** Parameters by name, as `:name` in the SQL; a missing one is NULL. */
 export type Params = Readonly<Record<string, SqlValue | undefined>>;
 export type Row = Record<string, unknown>;

@@ -15,6 +15,12 @@ export interface Dialect {
   /** Whether text `needle` occurs in text `haystack`. */
   contains(haystack: string, needle: string): string;
   /**
+   * A stored payload (text) as delivery reads it: SQLite hands its bytes over as a blob, so the
+   * store thread makes no string of it and can pass the bytes to the main thread without a copy;
+   * PostgreSQL's text arrives as a string either way.
+   */
+  payloadForDelivery(column: string): string;
+  /**
    * Appended to a `SELECT` whose rows the transaction will change: row locks, skipping rows
    * another transaction holds. Empty where one writer at a time makes locks moot (SQLite).
    */
@@ -37,6 +43,7 @@ export const sqliteDialect: Dialect = {
   greatest: (a, b) => `max(${a}, ${b})`,
   jsonTexts: (param) => `(SELECT value FROM json_each(${param}))`,
   contains: (haystack, needle) => `instr(${haystack}, ${needle}) > 0`,
+  payloadForDelivery: (column) => `CAST(${column} AS BLOB)`,
   forUpdateSkipLocked: '',
   forUpdate: '',
   transactionLock: () => null,
@@ -55,6 +62,7 @@ export const postgresDialect: Dialect = {
   greatest: (a, b) => `greatest(${a}, ${b})`,
   jsonTexts: (param) => `(SELECT jsonb_array_elements_text(${param}::jsonb))`,
   contains: (haystack, needle) => `strpos(${haystack}, ${needle}) > 0`,
+  payloadForDelivery: (column) => column,
   forUpdateSkipLocked: ' FOR UPDATE SKIP LOCKED',
   forUpdate: ' FOR UPDATE',
   transactionLock: (lock) => `SELECT pg_advisory_xact_lock(${PG_LOCKS[lock][0]}, ${PG_LOCKS[lock][1]})`,

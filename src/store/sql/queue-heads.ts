@@ -20,6 +20,7 @@ export async function headLogs(db: Database, queue: QueueRef, limit: number): Pr
   );
   const rows = await db.all(
     boundedBytes(
+      db,
       `SELECT w.*, sum(octet_length(s.payload)) OVER (ORDER BY w.seq ROWS UNBOUNDED PRECEDING)
          - octet_length(s.payload) AS bytes_before
        FROM ${logs} w JOIN messages s ON s.id = w.message_id
@@ -42,8 +43,9 @@ export const BATCH_BYTES = 8 * 1024 * 1024;
  * payload's size, not its text (SQLite's record header, PostgreSQL's TOAST header), so the
  * payloads left out are never read.
  */
-function boundedBytes(inner: string): string {
-  return `SELECT b.*, m.received_at, m.payload FROM (${inner}) b JOIN messages m ON m.id = b.message_id
+function boundedBytes(db: Database, inner: string): string {
+  return `SELECT b.*, m.received_at, ${db.dialect.payloadForDelivery('m.payload')} AS payload
+    FROM (${inner}) b JOIN messages m ON m.id = b.message_id
     WHERE b.bytes_before < :maxBytes ORDER BY b.seq`;
 }
 
@@ -54,9 +56,9 @@ export async function keyHeadLogs(
   key: string,
   limit: number,
 ): Promise<DeliveryLog[]> {
-  return (await db.all(boundedBytes(KEY_HEAD_LOGS), { ...queue, key, limit, maxBytes: BATCH_BYTES / 8 })).map(
-    toDeliveryLog,
-  );
+  return (
+    await db.all(boundedBytes(db, KEY_HEAD_LOGS), { ...queue, key, limit, maxBytes: BATCH_BYTES / 8 })
+  ).map(toDeliveryLog);
 }
 
 /** Ready keys of the queue (see `QueueStore.dueKeys`), with when each head is due. */
@@ -87,7 +89,7 @@ export function toDeliveryLog(r: Row): DeliveryLog {
     nextAttemptId: r.next_attempt_id as string,
     nextAttemptAt: Number(r.next_attempt_at),
     receivedAt: Number(r.received_at),
-    payload: r.payload as string,
+    payload: r.payload as string | Uint8Array,
     // A FHIR message goes out as it came in (SPEC 2.3).
     contentType: r.data_model === 'FHIR' ? 'application/fhir+json' : 'application/json',
     ...(typeof r.ordering_key === 'string' ? { orderingKey: r.ordering_key } : {}),

@@ -68,14 +68,16 @@ export class SqliteIntake implements IntakeStore {
   #insertMessage(
     orgId: string,
     sourceId: string,
-    payload: string,
+    payload: string | Uint8Array,
     receivedAt: number,
     keys: string[],
     problems: string[] | undefined,
   ): number {
+    // Bytes bound as a blob become text by the CAST (UTF-8 is the database's encoding), so a
+    // payload moved here as bytes is stored as text without a string made of it in this thread.
     const { id } = this.#db.getSync<{ id: number }>(
       `INSERT INTO messages (org_id, source_id, payload, received_at, problems)
-       VALUES (:orgId, :sourceId, :payload, :receivedAt, :problems) RETURNING id`,
+       VALUES (:orgId, :sourceId, CAST(:payload AS TEXT), :receivedAt, :problems) RETURNING id`,
       { orgId, sourceId, payload, receivedAt, problems: problems?.length ? JSON.stringify(problems) : null },
     )!;
     for (const key of keys)

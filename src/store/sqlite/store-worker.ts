@@ -2,7 +2,14 @@
 // every commit run here while the main thread keeps serving HTTP and delivering.
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from './sqlite-store.ts';
-import { LIFECYCLE_METHODS, REMOTE_METHODS, type StoreCall, type StoreReply } from './store-protocol.ts';
+import {
+  LIFECYCLE_METHODS,
+  movable,
+  releaseMoved,
+  REMOTE_METHODS,
+  type StoreCall,
+  type StoreReply,
+} from './store-protocol.ts';
 
 const { path, checkpoints } = workerData as { path: string; checkpoints: 'auto' | 'external' };
 const store = new SqliteStore(path, { checkpoints });
@@ -24,12 +31,16 @@ function methodOf(call: StoreCall): Method | undefined {
 // The replies of one commit go back as one message: a commit resolves all its operations in one
 // go, and this microtask runs after their callbacks have queued their replies.
 let outbox: StoreReply[] = [];
+let moving = new Set<ArrayBuffer>();
 const reply = (message: StoreReply): void => {
+  if (message.ok) movable(message.value, moving);
   if (outbox.push(message) === 1)
     queueMicrotask(() => {
       const replies = outbox;
+      const transfer = [...moving];
       outbox = [];
-      parentPort?.postMessage(replies);
+      moving = new Set();
+      parentPort?.postMessage(replies, transfer);
     });
 };
 
@@ -45,8 +56,12 @@ parentPort?.on('message', (calls: StoreCall[]) => {
       continue;
     }
     method(...call.args).then(
-      (value) => reply({ id: call.id, ok: true, value }),
+      (value) => {
+        releaseMoved(call);
+        reply({ id: call.id, ok: true, value });
+      },
       (error: unknown) => {
+        releaseMoved(call);
         const e = error instanceof Error ? error : new Error(String(error));
         reply({ id: call.id, ok: false, error: { name: e.name, message: e.message } });
       },

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from '../../errors.ts';
 import { sqliteDialect } from '../sql/dialect.ts';
 import type { RoleName, Store, StoreRoles } from '../store.ts';
-import { REMOTE_METHODS, type StoreCall, type StoreReply } from './store-protocol.ts';
+import { outgoing, REMOTE_METHODS, type StoreCall, type StoreReply } from './store-protocol.ts';
 
 /** How often the checkpointer thread copies the WAL into the database file. */
 const CHECKPOINT_INTERVAL_MS = 1_000;
@@ -64,11 +64,14 @@ export function openWorkerStore(path: string, options: { onClose?: () => void } 
   // Calls made during one turn of the event loop cross to the worker as one message: fewer
   // messages, and the worker sees them together, so they share one commit.
   let outbox: StoreCall[] = [];
+  let moving: ArrayBuffer[] = [];
   const send = (): void => {
     const calls = outbox;
+    const transfer = moving;
     outbox = [];
+    moving = [];
     try {
-      worker.postMessage(calls);
+      worker.postMessage(calls, transfer);
     } catch (error) {
       for (const c of calls) {
         pending.get(c.id)?.reject(error as Error);
@@ -81,7 +84,9 @@ export function openWorkerStore(path: string, options: { onClose?: () => void } 
     const id = nextId++;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      if (outbox.push({ id, role, method, args }) === 1) setImmediate(send);
+      const crossing = outgoing({ id, role, method, args });
+      moving.push(...crossing.transfer);
+      if (outbox.push(crossing.call) === 1) setImmediate(send);
     });
   };
   const remote = <R extends RoleName>(role: R): StoreRoles[R] =>
