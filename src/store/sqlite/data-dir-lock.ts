@@ -1,9 +1,11 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StartupRefusedError } from '../../errors.ts';
 
 interface Holder {
+  /** Set by a holder that closed its store: the lock is free. */
+  released?: boolean;
   pid: number;
   host: string;
   /** The process's start time as the kernel counts it (Linux), so a reused pid is not taken for it. */
@@ -21,7 +23,10 @@ const LOCK_FILE = 'switchboard.lock';
  * loss) is taken over: the holder is checked to be alive, and to be the same process (its start
  * time), not another that got its pid.
  *
- * Returns the release, which removes the file if it is still this process's.
+ * Returns the release, which marks the file free if it is still this process's. It is marked,
+ * not removed, so its disk page stays the store's: a restart on a disk that filled up meanwhile
+ * takes the lock over in place of the old one (unlink, then create on the page just freed)
+ * instead of failing to create a file (issue 15: a crash loop on a full disk).
  */
 export function lockDataDir(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
@@ -54,14 +59,37 @@ export function lockDataDir(dataDir: string): () => void {
     }
     try {
       writeSync(fd, JSON.stringify(me));
+    } catch (error) {
+      // Not a single free page on the disk (a first start there): say so in one line.
+      unlinkSync(path);
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC')
+        throw new StartupRefusedError(
+          `No space left on the disk of ${resolve(dataDir)} to write its lock file; free some space and start again`,
+        );
+      throw error;
     } finally {
       closeSync(fd);
     }
-    return () => {
-      if (readHolder(path)?.pid === me.pid && existsSync(path)) unlinkSync(path);
-    };
+    return () => release(path, me);
   }
   throw new StartupRefusedError(`Could not take the lock ${path}: another process keeps taking it`);
+}
+
+/** Marks the lock free, in place (no new disk page needed), if it is still this process's. */
+function release(path: string, me: Holder): void {
+  const holder = readHolder(path);
+  if (holder?.pid !== me.pid || holder.released) return;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r+');
+    const text = JSON.stringify({ ...me, released: true });
+    writeSync(fd, text, 0);
+    ftruncateSync(fd, Buffer.byteLength(text));
+  } catch {
+    // Not marked: the next start sees a holder that is gone, and takes the lock over anyway.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function readHolder(path: string): Holder | undefined {
@@ -73,6 +101,7 @@ function readHolder(path: string): Holder | undefined {
 }
 
 function isAlive(holder: Holder): boolean {
+  if (holder.released) return false;
   if (holder.host !== hostname()) return true; // A shared volume: it cannot be checked from here.
   if (holder.pid === process.pid) return false; // Our own pid from a previous life (a container's pid 1).
   try {
