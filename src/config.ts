@@ -184,6 +184,15 @@ const serverSchema = z.strictObject({
     .int()
     .min(1)
     .default(64 * 1024 * 1024),
+  /**
+   * The embedded store refuses new messages (503, `/readyz` 503) while its disk has less free
+   * space than this, at most a twentieth of the disk; 0 turns it off (store/sqlite/disk-guard.ts).
+   */
+  diskFreeLimitBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
   /** Slow-loris guards: the whole header, and the whole request, must arrive within these. */
   headersTimeoutMs: ms.min(100).default(30_000),
   requestTimeoutMs: ms.min(100).default(120_000),

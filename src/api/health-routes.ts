@@ -17,7 +17,11 @@ const PROBE_INTERVAL_MS = 5_000;
  */
 export function healthRoutes(
   app: FastifyInstance,
-  deps: { store: Pick<StoreLifecycle, 'ping' | 'probeWrite'>; writeHealth: WriteHealth; clock: Clock },
+  deps: {
+    store: Pick<StoreLifecycle, 'ping' | 'probeWrite' | 'checkSpace'>;
+    writeHealth: WriteHealth;
+    clock: Clock;
+  },
 ): void {
   const { store, writeHealth } = deps;
   let probedAt = -Infinity;
@@ -32,6 +36,12 @@ export function healthRoutes(
         await store.ping();
       } catch {
         return unavailable('storage unreachable');
+      }
+      try {
+        await store.checkSpace();
+      } catch (error) {
+        // New messages are refused for lack of disk space: not ready, though no write failed yet.
+        writeHealth.failed((error as Error).message, deps.clock.now());
       }
       const failure = writeHealth.failure;
       if (failure) {

@@ -12,10 +12,18 @@ export async function openStore(settings: ServerSettings): Promise<Store> {
   }
   // One process per data directory (sqlite/data-dir-lock.ts); the embedded store runs in its own
   // thread (sqlite/worker-store.ts).
-  const [{ lockDataDir }, { openWorkerStore }] = await Promise.all([
+  const [{ lockDataDir }, { openWorkerStore }, { keepDiskReserve, releaseDiskReserve }] = await Promise.all([
     import('./sqlite/data-dir-lock.ts'),
     import('./sqlite/worker-store.ts'),
+    import('./sqlite/disk-reserve.ts'),
   ]);
   const unlock = lockDataDir(settings.dataDir);
-  return openWorkerStore(join(settings.dataDir, 'switchboard.db'), { onClose: unlock });
+  releaseDiskReserve(settings.dataDir);
+  return openWorkerStore(join(settings.dataDir, 'switchboard.db'), {
+    onClose: () => {
+      keepDiskReserve(settings.dataDir);
+      unlock();
+    },
+    diskFreeLimitBytes: settings.diskFreeLimitBytes,
+  });
 }

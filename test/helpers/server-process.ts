@@ -14,6 +14,8 @@ export interface ServerProcess {
   output(): string;
   /** SIGKILL, then waits for the exit; true when it was this kill that ended it. */
   kill(): Promise<boolean>;
+  /** SIGTERM (a graceful stop), then waits for the exit; its exit code. */
+  stop(): Promise<number | null>;
 }
 
 /**
@@ -47,6 +49,11 @@ export async function startServerProcess(configFile: string, url: string): Promi
       proc.kill('SIGKILL');
       await exited;
       return alive && proc.signalCode === 'SIGKILL';
+    },
+    async stop() {
+      if (!gone()) proc.kill('SIGTERM');
+      await exited;
+      return proc.exitCode;
     },
   };
   try {

@@ -108,6 +108,9 @@ export class PostgresStore implements Store {
     await this.#db.query('SELECT 1');
   }
 
+  /** PostgreSQL's disk is the database server's to watch. */
+  async checkSpace(): Promise<void> {}
+
   async probeWrite(): Promise<void> {
     await this.#db.write(PROBE_WRITE, { value: probeValue() });
   }

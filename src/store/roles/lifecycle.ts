@@ -23,6 +23,11 @@ export interface StoreLifecycle {
   /** A small durable write (a settings row): throws when the storage refuses writes (readiness). */
   probeWrite(): Promise<void>;
   /**
+   * Throws (`StoreUnavailableError`, with why) while the store refuses new messages for lack of
+   * disk space: the embedded store's disk guard (readiness). Resolves at once where there is none.
+   */
+  checkSpace(): Promise<void>;
+  /**
    * Shared stores only: calls `listener` when another process may have stored work this one
    * could deliver (new messages, a resumed queue, a released lease). Returns an unsubscribe.
    */

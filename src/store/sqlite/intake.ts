@@ -8,6 +8,7 @@ import type {
 import type { Attempt } from '../../models/log.ts';
 import { JOIN_KEYED_QUEUE, JOIN_QUEUE } from '../sql/log-columns.ts';
 import { KEY_JOIN } from '../sql/queue-keys.ts';
+import type { DiskGuard } from './disk-guard.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
 
 /**
@@ -18,12 +19,19 @@ import type { SqliteDatabase } from './sqlite-database.ts';
  */
 export class SqliteIntake implements IntakeStore {
   readonly #db: SqliteDatabase;
+  readonly #disk: DiskGuard | undefined;
 
-  constructor(db: SqliteDatabase) {
+  constructor(db: SqliteDatabase, disk?: DiskGuard) {
     this.#db = db;
+    this.#disk = disk;
   }
 
   acceptMessage(message: NewMessage): Promise<AcceptResult> {
+    try {
+      this.#disk?.check(message.payload.length);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return this.#db.commit((): AcceptResult => {
       const { idempotency } = message;
       if (idempotency) {
@@ -144,6 +152,11 @@ export class SqliteIntake implements IntakeStore {
   }
 
   recordQuery(query: QueryRecord): Promise<void> {
+    try {
+      this.#disk?.check(query.payload.length);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return this.#db.commitLazily(() => {
       const id = this.#insertMessage(
         query.orgId,

@@ -38,6 +38,9 @@ export class SqliteDatabase implements Database {
     this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
       PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;`);
     if (options.checkpoints === 'external') this.#db.exec('PRAGMA wal_autocheckpoint = 0');
+    // When the WAL starts over after a burst, its file is cut back to this: the disk a burst
+    // took is given back, and the room the disk guard keeps for it (disk-guard.ts) with it.
+    this.#db.exec(`PRAGMA journal_size_limit = ${4 * 1024 * 1024}`);
     this.#writes = new GroupCommit(this.#db);
   }
 

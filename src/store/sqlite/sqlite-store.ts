@@ -10,6 +10,7 @@ import { sqliteDialect } from '../sql/dialect.ts';
 import { SqliteIntake } from './intake.ts';
 import { SqliteQueues } from './queues.ts';
 import { SqliteDatabase } from './sqlite-database.ts';
+import { DiskGuard } from './disk-guard.ts';
 
 const MIGRATIONS = new URL('./migrations/', import.meta.url);
 
@@ -29,12 +30,21 @@ export class SqliteStore implements Store {
   readonly retention: SqlRetentionStore;
   readonly #db: SqliteDatabase;
   readonly #path: string;
+  readonly #disk: DiskGuard | undefined;
 
-  constructor(path: string, options: { checkpoints?: 'auto' | 'external' } = {}) {
+  /** `diskFreeLimitBytes`: see `DiskGuard` (none for an in-memory database, or when 0 or unset). */
+  constructor(
+    path: string,
+    options: { checkpoints?: 'auto' | 'external'; diskFreeLimitBytes?: number } = {},
+  ) {
     this.#path = path;
     this.#db = new SqliteDatabase(path, options);
+    this.#disk =
+      path !== ':memory:' && options.diskFreeLimitBytes
+        ? new DiskGuard(path, options.diskFreeLimitBytes)
+        : undefined;
     this.catalog = new SqlCatalogStore(this.#db);
-    this.intake = new SqliteIntake(this.#db);
+    this.intake = new SqliteIntake(this.#db, this.#disk);
     this.queues = new SqliteQueues(this.#db);
     this.operators = new SqlOperatorStore(this.#db);
     this.oneTimeKeys = new SqlOneTimeKeyStore(this.#db);
@@ -71,7 +81,13 @@ export class SqliteStore implements Store {
     await this.#db.get('SELECT 1 AS ok');
   }
 
+  async checkSpace(): Promise<void> {
+    this.#disk?.check(0);
+  }
+
+  /** Refused like a message while the disk is under its floor, so readiness waits for the space. */
   async probeWrite(): Promise<void> {
+    this.#disk?.check(0);
     await this.#db.write(PROBE_WRITE, { value: probeValue() });
   }
 }

@@ -40,7 +40,7 @@ export const REMOTE_METHODS = {
 } as const satisfies { [R in RoleName]: readonly (keyof StoreRoles[R])[] };
 
 /** The lifecycle methods the store thread runs. */
-export const LIFECYCLE_METHODS = ['migrate', 'ping', 'probeWrite', 'close'] as const;
+export const LIFECYCLE_METHODS = ['migrate', 'ping', 'probeWrite', 'checkSpace', 'close'] as const;
 
 // Fails to compile when a role gains a method that is not in the table above.
 type Unlisted = {

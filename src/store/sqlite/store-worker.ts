@@ -11,8 +11,12 @@ import {
   type StoreReply,
 } from './store-protocol.ts';
 
-const { path, checkpoints } = workerData as { path: string; checkpoints: 'auto' | 'external' };
-const store = new SqliteStore(path, { checkpoints });
+const { path, checkpoints, diskFreeLimitBytes } = workerData as {
+  path: string;
+  checkpoints: 'auto' | 'external';
+  diskFreeLimitBytes?: number;
+};
+const store = new SqliteStore(path, { checkpoints, diskFreeLimitBytes });
 
 type Method = (...args: unknown[]) => Promise<unknown>;
 

@@ -13,9 +13,16 @@ const CHECKPOINT_INTERVAL_MS = 1_000;
  * (`store-worker.ts`). Commits, and their fsync, then no longer stop the event loop; calls keep
  * their order, so writes keep theirs.
  */
-export function openWorkerStore(path: string, options: { onClose?: () => void } = {}): Store {
+export function openWorkerStore(
+  path: string,
+  options: { onClose?: () => void; diskFreeLimitBytes?: number } = {},
+): Store {
   const worker = new Worker(new URL('./store-worker.ts', import.meta.url), {
-    workerData: { path, checkpoints: 'external' },
+    workerData: {
+      path,
+      checkpoints: 'external',
+      diskFreeLimitBytes: options.diskFreeLimitBytes,
+    },
   });
   // Started once the store thread has opened the file in WAL mode (its first reply says so).
   let checkpointer: Worker | undefined;
@@ -106,6 +113,7 @@ export function openWorkerStore(path: string, options: { onClose?: () => void } 
     migrate: () => call('lifecycle', 'migrate', []) as Promise<void>,
     ping: () => call('lifecycle', 'ping', []) as Promise<void>,
     probeWrite: () => call('lifecycle', 'probeWrite', []) as Promise<void>,
+    checkSpace: () => call('lifecycle', 'checkSpace', []) as Promise<void>,
     async close() {
       if (failure) return options.onClose?.();
       try {
