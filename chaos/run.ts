@@ -13,6 +13,10 @@ import {
   stalledInstance,
   type Outcome,
 } from './scenarios.ts';
+import { killLoop, terminatedConnections } from './process-faults.ts';
+import { receiverFaults } from './receiver-faults.ts';
+import { fullDisk } from './full-disk.ts';
+import { fuzz } from './fuzz.ts';
 
 const SCENARIOS: Record<string, () => Promise<Outcome>> = {
   flood: () => memoryFlood(),
@@ -20,6 +24,12 @@ const SCENARIOS: Record<string, () => Promise<Outcome>> = {
   'brute-force': () => bruteForce(),
   slowloris: () => incompleteRequestLine(),
   stall: () => stalledInstance(),
+  'kill-sqlite': () => killLoop('sqlite'),
+  'kill-postgres': () => killLoop('postgres'),
+  'pg-terminate': () => terminatedConnections(),
+  'receiver-faults': () => receiverFaults(),
+  'full-disk': () => fullDisk(),
+  fuzz: () => fuzz(),
 };
 
 const chosen = (process.env.CHAOS ?? Object.keys(SCENARIOS).join(',')).split(',');
@@ -38,12 +48,15 @@ for (const name of chosen) {
 const file = join(ROOT, 'docs/reliability.md');
 const [head, rest] = readFileSync(file, 'utf8').split('<!-- chaos:start -->');
 const tail = rest?.split('<!-- chaos:end -->')[1] ?? '\n';
-const rows = outcomes.map(
+// One section per scenario, its figures as a list: a table cell cannot hold them readably.
+const sections = outcomes.map(
   (o) =>
-    `| ${o.name} | ${Object.entries(o.figures)
-      .map(([k, v]) => `${k}: ${v}`)
-      .join('; ')} | ${o.problems.length === 0 ? 'pass' : `**${o.problems.join('; ')}**`} |`,
+    `### ${o.problems.length === 0 ? 'PASS' : 'FAIL'}: ${o.name}\n\n` +
+    Object.entries(o.figures)
+      .map(([k, v]) => `- ${k}: ${v}`)
+      .join('\n') +
+    o.problems.map((p) => `\n- **broke: ${p}**`).join(''),
 );
-const text = `${head}<!-- chaos:start -->\nLast \`npm run chaos\` (${new Date().toISOString().slice(0, 10)}, ${process.env.CHAOS ?? 'every scenario'}):\n\n| scenario | figures | result |\n| --- | --- | --- |\n${rows.join('\n')}\n<!-- chaos:end -->${tail}`;
+const text = `${head}<!-- chaos:start -->\nLast \`npm run chaos\` (${new Date().toISOString().slice(0, 10)}, ${process.env.CHAOS ?? 'every scenario'}):\n\n${sections.join('\n\n')}\n<!-- chaos:end -->${tail}`;
 writeFileSync(file, await format(text, { ...(await resolveConfig(file)), filepath: file }));
 process.exit(outcomes.some((o) => o.problems.length > 0) ? 1 : 0);
