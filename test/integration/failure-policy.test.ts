@@ -154,6 +154,8 @@ test('production: retries never stop, and settle at the maximum interval', async
     h.clock.advance(1);
     await waitFor(() => receiver.received.length === seen + 1, 5_000, `attempt after ${wait} ms`);
   }
+  // The receiver saw the 11th attempt before Switchboard recorded its answer: wait for the record.
+  await attemptsRecorded(h, 11);
   const logs = await h.platform('GET', '/platform/v1/logs?status=pending');
   assert.equal(logs.body.logs[0].attemptCount, 11);
 });
