@@ -74,17 +74,20 @@ export class DiskGuard {
       }
     }
     const reading = this.#reading!;
-    reading.bytesSince += bytes;
     const { freeBytes, diskBytes, walBytes } = reading.value;
-    // What was written since the reading is not in it: counted against the free space.
+    // What was written since the reading is not in it: counted against the free space. The
+    // state (refusing or not) follows the disk alone; a message too big for the room left is
+    // refused without turning the guard against the small ones after it.
     const base = diskFloorBytes(this.#limitBytes, diskBytes, walBytes);
-    const floor = (this.#refusing ? base * 1.25 : base) + reading.bytesSince;
-    this.#refusing = freeBytes < floor;
-    if (this.#refusing)
+    const free = freeBytes - reading.bytesSince;
+    this.#refusing = free < (this.#refusing ? base * 1.25 : base);
+    const floor = (this.#refusing ? base * 1.25 : base) + bytes;
+    if (free < floor)
       throw new StoreUnavailableError(
-        `the disk of ${this.#dir} is nearly full (${mb(freeBytes)} free, under the ${mb(floor)} kept free ` +
+        `the disk of ${this.#dir} is nearly full (${mb(free)} free, under the ${mb(floor)} kept free ` +
           'for deliveries and for moving the WAL into the database); new messages are refused until space is freed',
       );
+    reading.bytesSince += bytes;
   }
 }
 
