@@ -58,3 +58,54 @@ test('left by a dead process, by this very pid in an earlier life, or unreadable
   writeFileSync(lockFile('f'), 'not json');
   lockDataDir(join(dir, 'f'))();
 });
+
+/** A child process that takes the lock on `name` and says so, then holds it until killed. */
+function holder(name: string): { child: ReturnType<typeof spawn>; outcome: Promise<string> } {
+  const module = join(import.meta.dirname, '../../src/store/sqlite/data-dir-lock.ts');
+  const child = spawn(process.execPath, [
+    '--input-type=module',
+    '-e',
+    `import { lockDataDir } from ${JSON.stringify(module)};
+     try { lockDataDir(${JSON.stringify(join(dir, name))}); console.log('held'); }
+     catch (error) { console.log('refused: ' + error.message); }
+     setTimeout(() => {}, 30000);`,
+  ]);
+  const outcome = new Promise<string>((resolve) => {
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) resolve(text.trim());
+    });
+    child.once('exit', () => resolve(text.trim() || 'exited'));
+  });
+  return { child, outcome };
+}
+
+test('the operating system holds the lock: a live holder refuses others; killed -9, it is free at once', async () => {
+  const first = holder('h');
+  try {
+    assert.equal(await first.outcome, 'held');
+    assert.throws(() => lockDataDir(join(dir, 'h')), {
+      name: 'StartupRefusedError',
+      message: new RegExp(`in use by another Switchboard \\(pid ${first.child.pid}`),
+    });
+  } finally {
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+  }
+  lockDataDir(join(dir, 'h'))(); // its details say "not released", but it is gone
+});
+
+test('processes starting at the same moment: exactly one holds the lock', async () => {
+  for (let round = 0; round < 5; round++) {
+    if (round > 0) writeFileSync(lockFile('race'), JSON.stringify({ pid: 1, released: true }));
+    const starters = [holder('race'), holder('race'), holder('race')];
+    try {
+      const outcomes = await Promise.all(starters.map((s) => s.outcome));
+      assert.equal(outcomes.filter((o) => o === 'held').length, 1, outcomes.join(' | '));
+    } finally {
+      for (const s of starters) s.child.kill('SIGKILL');
+      await Promise.all(starters.map((s) => new Promise((resolve) => s.child.once('exit', resolve))));
+    }
+  }
+});

@@ -1,7 +1,10 @@
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StartupRefusedError } from '../../errors.ts';
+
+const SQLITE_BUSY = 5;
 
 interface Holder {
   /** Set by a holder that closed its store: the lock is free. */
@@ -14,81 +17,85 @@ interface Holder {
 }
 
 const LOCK_FILE = 'switchboard.lock';
+const OS_LOCK_FILE = 'switchboard.lock.db';
 
 /**
- * One writer on the embedded store: the first process to start on a data directory holds
- * `switchboard.lock` there until it closes the store. A second one refuses to start, naming the
- * directory and the holder; SQLite would let both write, and two dispatchers on one file would
- * deliver each queue twice, out of order. A lock left by a process that died (kill -9, power
- * loss) is taken over: the holder is checked to be alive, and to be the same process (its start
- * time), not another that got its pid.
+ * One writer on the embedded store: the first process to start on a data directory holds it
+ * until it closes the store. A second one refuses to start, naming the directory and the
+ * holder; SQLite would let both write, and two dispatchers on one file would deliver each queue
+ * twice, out of order.
  *
- * Returns the release, which marks the file free if it is still this process's. It is marked,
- * not removed, so its disk page stays the store's: a restart on a disk that filled up meanwhile
- * takes the lock over in place of the old one (unlink, then create on the page just freed)
- * instead of failing to create a file (issue 15: a crash loop on a full disk).
+ * The lock itself is the operating system's: an exclusive SQLite lock on `switchboard.lock.db`
+ * (an empty database file), which the kernel drops when the process dies, however it dies, so a
+ * crashed holder never blocks a start and two starting processes can never both win (a lock
+ * file that starters judge stale and replace could, in the window between the read and the
+ * replace). `switchboard.lock` says who holds it (pid, host, start time), for the refusal's
+ * message and for a process of an earlier release, which only wrote that file: one alive and
+ * not marked released is still taken for a holder. Writing the details is best effort (a full
+ * disk), and a stopping process marks them released in place.
+ *
+ * Returns the release.
  */
 export function lockDataDir(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
-  const path = join(resolve(dataDir), LOCK_FILE);
+  const dir = resolve(dataDir);
+  const path = join(dir, LOCK_FILE);
   const me: Holder = {
     pid: process.pid,
     host: hostname(),
     started: startTime(process.pid),
     at: new Date().toISOString(),
   };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'wx', 0o644);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = readHolder(path);
-      if (holder && isAlive(holder))
-        throw new StartupRefusedError(
-          `The data directory ${resolve(dataDir)} is in use by another Switchboard (pid ${holder.pid} on ${holder.host}, ` +
-            `since ${holder.at}); stop it, or give this one another DATA_DIR`,
-        );
-      // Left by a process that is gone: take it over.
-      try {
-        unlinkSync(path);
-      } catch {
-        // Another starting process removed it first; try again.
-      }
-      continue;
-    }
-    try {
-      writeSync(fd, JSON.stringify(me));
-    } catch (error) {
-      // Not a single free page on the disk (a first start there): say so in one line.
-      unlinkSync(path);
-      if ((error as NodeJS.ErrnoException).code === 'ENOSPC')
-        throw new StartupRefusedError(
-          `No space left on the disk of ${resolve(dataDir)} to write its lock file; free some space and start again`,
-        );
-      throw error;
-    } finally {
-      closeSync(fd);
-    }
-    return () => release(path, me);
+  const refuse = (holder: Holder | undefined): StartupRefusedError =>
+    new StartupRefusedError(
+      `The data directory ${dir} is in use by another Switchboard` +
+        (holder ? ` (pid ${holder.pid} on ${holder.host}, since ${holder.at})` : '') +
+        '; stop it, or give this one another DATA_DIR',
+    );
+  const osLock = new DatabaseSync(join(dir, OS_LOCK_FILE));
+  try {
+    // Exclusive and kept: no other connection, in this process or another, can take it. No
+    // journal file: taking the lock then writes nothing, so it works on a full disk.
+    osLock.exec('PRAGMA journal_mode = MEMORY; PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE');
+  } catch (error) {
+    osLock.close();
+    if ((error as { errcode?: number }).errcode === SQLITE_BUSY) throw refuse(readHolder(path));
+    throw error;
   }
-  throw new StartupRefusedError(`Could not take the lock ${path}: another process keeps taking it`);
+  const earlier = readHolder(path);
+  if (earlier && !earlier.released && isAlive(earlier)) {
+    osLock.close();
+    throw refuse(earlier); // a process of an earlier release, which took no OS lock
+  }
+  writeDetails(path, me);
+  return () => {
+    writeDetails(path, { ...me, released: true });
+    osLock.close();
+  };
 }
 
-/** Marks the lock free, in place (no new disk page needed), if it is still this process's. */
-function release(path: string, me: Holder): void {
-  const holder = readHolder(path);
-  if (holder?.pid !== me.pid || holder.released) return;
+/** The holder's details, written in place (best effort: the lock does not depend on them). */
+function writeDetails(path: string, holder: Holder): void {
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r+');
-    const text = JSON.stringify({ ...me, released: true });
+    fd = openExisting(path) ?? openSync(path, 'w');
+    const text = JSON.stringify(holder);
     writeSync(fd, text, 0);
     ftruncateSync(fd, Buffer.byteLength(text));
   } catch {
-    // Not marked: the next start sees a holder that is gone, and takes the lock over anyway.
+    // No room to write them (a full disk): a refusal then names no holder.
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The file opened for writing in place (`r+`, not appending), or undefined if it is not there. */
+function openExisting(path: string): number | undefined {
+  try {
+    return openSync(path, 'r+');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }
 
