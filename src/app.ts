@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { installBodyBudget } from './api/body-budget.ts';
 import type { WriteHealth } from './lib/write-health.ts';
 import type { FailedSignIns } from './api/lockout/failed-sign-ins.ts';
@@ -198,9 +199,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // as one buffer, not as a string of chunks: a large body is then held once as bytes, once
   // parsed (issue 15), and the text made for the parser is garbage at once.
   const parseJson = app.getDefaultJsonParser('error', 'error');
+  // Bytes that are not UTF-8 are kept as the parser read them (invalid sequences replaced), as
+  // before, so both stores keep and deliver the same text.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    request.rawBody = body as Buffer;
-    parseJson(request, (body as Buffer).toString(), done);
+    const text = (body as Buffer).toString();
+    request.rawBody = isUtf8(body as Buffer) ? (body as Buffer) : text;
+    parseJson(request, text, done);
   });
 
   installErrorHandling(app, (error) => deps.writeHealth.failed(error.message, clock.now()));

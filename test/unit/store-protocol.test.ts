@@ -80,3 +80,9 @@ test('the bytes a call moved are freed once it has run', () => {
   releaseMoved(c); // twice (a reply and an error path) is harmless
   releaseMoved(call('acceptMessage', 'text'));
 });
+
+test('bytes already moved by an earlier call are refused, not stored as an empty message', () => {
+  const bytes = Buffer.allocUnsafeSlow(BIG).fill(97);
+  structuredClone(bytes.buffer, { transfer: [bytes.buffer] }); // as postMessage does
+  assert.throws(() => outgoing(call('acceptMessage', bytes)), /already moved/);
+});

@@ -78,6 +78,9 @@ export function outgoing(call: StoreCall): { call: StoreCall; transfer: ArrayBuf
   const payload = message?.payload;
   if (call.role !== 'intake' || !(typeof payload === 'string' || payload instanceof Uint8Array))
     return { call, transfer: [] };
+  // Bytes moved by an earlier call read as empty here: stored, they would be an empty message.
+  if (payload instanceof Uint8Array && payload.buffer instanceof ArrayBuffer && payload.buffer.detached)
+    throw new TypeError('a payload already moved to the store thread was given again');
   if (payload.length < MOVED_BYTES) return { call, transfer: [] };
   const bytes =
     typeof payload === 'string'

@@ -90,8 +90,8 @@ export function openWorkerStore(
     if (failure) return Promise.reject(failure);
     const id = nextId++;
     return new Promise((resolve, reject) => {
+      const crossing = outgoing({ id, role, method, args }); // throws for bytes already moved
       pending.set(id, { resolve, reject });
-      const crossing = outgoing({ id, role, method, args });
       moving.push(...crossing.transfer);
       if (outbox.push(crossing.call) === 1) setImmediate(send);
     });
