@@ -68,7 +68,11 @@ export function lockDataDir(dataDir: string): () => void {
     throw refuse(earlier); // a process of an earlier release, which took no OS lock
   }
   writeDetails(path, me);
+  let held = true;
   return () => {
+    // Once: a store closed twice (after its thread failed, say) releases once.
+    if (!held) return;
+    held = false;
     writeDetails(path, { ...me, released: true });
     osLock.close();
   };
