@@ -157,8 +157,10 @@ export class Dispatcher {
         failures++;
         logger.error({ err: error }, 'delivery: claiming queues failed');
         // Real time, not the injected clock: how long a database takes to come back is not part of
-        // any schedule (like an HTTP timeout), and a manual clock would never end the wait.
-        await systemClock.sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), this.#shutdown.signal);
+        // any schedule (like an HTTP timeout), and a manual clock would never end the wait. Short
+        // at first and capped at 5 s: connections the database cut fail one claim each, and a
+        // long back-off after a few of them kept a recovered instance idle for over 15 s (CI).
+        await systemClock.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), this.#shutdown.signal);
       }
     }
   }

@@ -6,8 +6,14 @@ export type Channel = 'work' | 'catalog';
 const CHANNELS: Record<Channel, string> = { work: 'switchboard_work', catalog: 'switchboard_catalog' };
 /** Wake-ups reach other instances at most this much later than the work's commit. */
 const SIGNAL_INTERVAL_MS = 10;
-/** A NOTIFY that failed is sent again this many times (one interval apart). */
-const MAX_SIGNAL_RETRIES = 3;
+/**
+ * A NOTIFY that failed is sent again this many times, further apart each time (up to a second):
+ * connections the database cut fail one try each until the pool has dropped them all, and a
+ * wake-up given up too soon leaves other instances waiting for their next poll (issue 15: a CI
+ * run lost one after a cut, with three tries 10 ms apart). About 15 s in all.
+ */
+const MAX_SIGNAL_RETRIES = 20;
+const MAX_SIGNAL_RETRY_MS = 1_000;
 
 /**
  * Wakes idle instances when one of them stores work (LISTEN/NOTIFY), so delivery starts at once
@@ -66,13 +72,14 @@ export class WorkChannel {
       .finally(() => {
         // At most one NOTIFY per interval: each is a commit that takes PostgreSQL's notify lock,
         // and under load one per accepted message would cost as much as the messages.
+        const wait = Math.min(MAX_SIGNAL_RETRY_MS, SIGNAL_INTERVAL_MS * 2 ** sending.failures);
         const timer = setTimeout(() => {
           sending.busy = false;
           if (sending.again) {
             sending.again = false;
             this.signal(channel);
           }
-        }, SIGNAL_INTERVAL_MS);
+        }, wait);
         timer.unref();
       });
   }
