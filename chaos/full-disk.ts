@@ -1,19 +1,10 @@
 // The full-disk chaos scenario (issue 15): npm run chaos with CHAOS=full-disk. Needs root (mount).
 import { execFileSync } from 'node:child_process';
-import {
-  appendFileSync,
-  mkdirSync,
-  mkdtempSync,
-  rmSync,
-  statSync,
-  statfsSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, statSync, statfsSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLATFORM_KEY, freePort, payload, tempDir, token, writeConfig } from '../bench/lib.ts';
 import { startServerProcess, type ServerProcess } from '../test/helpers/server-process.ts';
+import { fillToLastPage, mountTmpfs } from '../test/helpers/tmpfs.ts';
 import { FaultyReceiver } from './faulty-receiver.ts';
 import type { Outcome } from './scenarios.ts';
 
@@ -36,8 +27,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * much); with a pause (50 ms) the checkpointer keeps up and the WAL stays small.
  */
 export async function fullDisk(sizeMb = 16, fillPauseMs = 0): Promise<Outcome> {
-  const mount = mkdtempSync(join(tmpdir(), 'switchboard-chaos-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m`, 'tmpfs', mount]);
+  const disk = mountTmpfs('chaos-disk', sizeMb);
+  const mount = disk.path;
   const dir = tempDir('chaos-full-disk');
   const receiver = await FaultyReceiver.healthy('d0');
   let server: ServerProcess | undefined;
@@ -98,11 +89,7 @@ export async function fullDisk(sizeMb = 16, fillPauseMs = 0): Promise<Outcome> {
     checkOutput(server, 'the first process', problems);
     // What the process freed on its way out is taken too, to the last page.
     const rest = join(mount, 'rest');
-    try {
-      for (;;) appendFileSync(rest, Buffer.alloc(4096));
-    } catch {
-      // ENOSPC: nothing is left.
-    }
+    fillToLastPage(rest);
 
     // A restart on it, with a new destination in the file, so start-up has to write: first on
     // the disk full to its last page, as a supervisor would restart it; if that one cannot start,
@@ -213,8 +200,7 @@ export async function fullDisk(sizeMb = 16, fillPauseMs = 0): Promise<Outcome> {
   } finally {
     await server?.kill();
     await receiver.close();
-    execFileSync('umount', [mount]);
-    rmSync(mount, { recursive: true, force: true });
+    disk.remove();
     dir.remove();
   }
 }

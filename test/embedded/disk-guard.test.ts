@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -8,6 +7,7 @@ import { ehrToken, freePort } from '../helpers/child-server.ts';
 import { PLATFORM_KEY, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { fillToLastPage, mountTmpfs } from '../helpers/tmpfs.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -30,16 +30,15 @@ test(
   'nearly full: new messages refused with room kept; the backlog still drains; a restart on a full disk starts',
   { timeout: 90_000 },
   async (t) => {
-    const mount = mkdtempSync(join(tmpdir(), 'switchboard-guard-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mount]);
+    const disk = mountTmpfs('guard', 24);
+    const mount = disk.path;
     const receiver = await Receiver.start();
     receiver.respond = () => 500;
     let server: ServerProcess | undefined;
     t.after(async () => {
       await server?.kill();
       await receiver.close();
-      execFileSync('umount', [mount]);
-      rmSync(mount, { recursive: true, force: true });
+      disk.remove();
     });
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
@@ -101,11 +100,7 @@ test(
     // A graceful stop; the disk then fills to its last page; a restart still starts.
     assert.equal(await server.stop(), 0);
     const rest = join(mount, 'rest');
-    try {
-      for (;;) appendFileSync(rest, Buffer.alloc(4096));
-    } catch {
-      // ENOSPC: full to the last page.
-    }
+    fillToLastPage(rest);
     server = await startServerProcess(configFile, url);
     const full = await fetch(`${url}/readyz`);
     assert.equal(full.status, 503, 'not ready on a full disk');

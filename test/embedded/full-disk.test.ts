@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -8,6 +7,7 @@ import { ehrToken, freePort } from '../helpers/child-server.ts';
 import { PLATFORM_KEY, harnessConfigFile, patientAdmin } from '../helpers/harness.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { fillToLastPage, mountTmpfs } from '../helpers/tmpfs.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -22,15 +22,14 @@ test(
   'a full disk: 503 and not ready; a restart on it serves reads; ready again when space returns',
   { timeout: 90_000 },
   async (t) => {
-    const mount = mkdtempSync(join(tmpdir(), 'switchboard-full-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mount]);
+    const disk = mountTmpfs('full', 8);
+    const mount = disk.path;
     const receiver = await Receiver.start();
     let server: ServerProcess | undefined;
     t.after(async () => {
       await server?.kill();
       await receiver.close();
-      execFileSync('umount', [mount]);
-      rmSync(mount, { recursive: true, force: true });
+      disk.remove();
     });
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
@@ -82,11 +81,7 @@ test(
     for (let round = 1; round <= 5; round++) {
       await server.kill();
       // What is left free is taken too, so that even a small new page cannot fit.
-      try {
-        for (;;) appendFileSync(rest, Buffer.alloc(4096));
-      } catch {
-        // ENOSPC: the disk is full to the last page.
-      }
+      fillToLastPage(rest);
       later = `later${round}`;
       writeConfig([
         { id: 'app', url: receiver.url },

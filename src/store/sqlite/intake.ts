@@ -26,51 +26,59 @@ export class SqliteIntake implements IntakeStore {
     this.#disk = disk;
   }
 
-  acceptMessage(message: NewMessage): Promise<AcceptResult> {
+  /** The disk guard's refusal, as the promise a write returns, or undefined when there is room. */
+  #noRoom(bytes: number): Promise<never> | undefined {
     try {
-      this.#disk?.check(message.payload.length);
+      this.#disk?.check(bytes);
+      return undefined;
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    return this.#db.commit((): AcceptResult => {
-      const { idempotency } = message;
-      if (idempotency) {
-        const key = { orgId: message.orgId, sourceId: message.sourceId, key: idempotency.key };
-        this.#db.runSync(
-          `DELETE FROM idempotency_keys
+  }
+
+  acceptMessage(message: NewMessage): Promise<AcceptResult> {
+    return (
+      this.#noRoom(message.payload.length) ??
+      this.#db.commit((): AcceptResult => {
+        const { idempotency } = message;
+        if (idempotency) {
+          const key = { orgId: message.orgId, sourceId: message.sourceId, key: idempotency.key };
+          this.#db.runSync(
+            `DELETE FROM idempotency_keys
            WHERE org_id = :orgId AND source_id = :sourceId AND key = :key AND created_at < :since`,
-          { ...key, since: idempotency.since },
-        );
-        const seen = this.#db.getSync<{ fingerprint: string; answer: string; message_id: number }>(
-          `SELECT fingerprint, answer, message_id FROM idempotency_keys
+            { ...key, since: idempotency.since },
+          );
+          const seen = this.#db.getSync<{ fingerprint: string; answer: string; message_id: number }>(
+            `SELECT fingerprint, answer, message_id FROM idempotency_keys
            WHERE org_id = :orgId AND source_id = :sourceId AND key = :key`,
-          key,
-        );
-        if (seen)
-          return seen.fingerprint === idempotency.fingerprint
-            ? {
-                kind: 'replayed',
-                answer: seen.answer,
-                messageId: seen.message_id,
-                transmissionId: seen.message_id,
-              }
-            : { kind: 'conflict' };
-        const accepted = this.#insert(message);
-        this.#db.runSync(
-          `INSERT INTO idempotency_keys (org_id, source_id, key, fingerprint, answer, message_id, created_at)
+            key,
+          );
+          if (seen)
+            return seen.fingerprint === idempotency.fingerprint
+              ? {
+                  kind: 'replayed',
+                  answer: seen.answer,
+                  messageId: seen.message_id,
+                  transmissionId: seen.message_id,
+                }
+              : { kind: 'conflict' };
+          const accepted = this.#insert(message);
+          this.#db.runSync(
+            `INSERT INTO idempotency_keys (org_id, source_id, key, fingerprint, answer, message_id, created_at)
            VALUES (:orgId, :sourceId, :key, :fingerprint, :answer, :messageId, :createdAt)`,
-          {
-            ...key,
-            fingerprint: idempotency.fingerprint,
-            answer: idempotency.answer,
-            messageId: accepted.messageId,
-            createdAt: message.receivedAt,
-          },
-        );
-        return { kind: 'accepted', ...accepted };
-      }
-      return { kind: 'accepted', ...this.#insert(message) };
-    });
+            {
+              ...key,
+              fingerprint: idempotency.fingerprint,
+              answer: idempotency.answer,
+              messageId: accepted.messageId,
+              createdAt: message.receivedAt,
+            },
+          );
+          return { kind: 'accepted', ...accepted };
+        }
+        return { kind: 'accepted', ...this.#insert(message) };
+      })
+    );
   }
 
   #insertMessage(
@@ -152,39 +160,37 @@ export class SqliteIntake implements IntakeStore {
   }
 
   recordQuery(query: QueryRecord): Promise<void> {
-    try {
-      this.#disk?.check(query.payload.length);
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
-    return this.#db.commitLazily(() => {
-      const id = this.#insertMessage(
-        query.orgId,
-        query.sourceId,
-        query.payload,
-        query.receivedAt,
-        query.searchKeys,
-        query.problems,
-      );
-      this.#db.runSync(
-        `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
+    return (
+      this.#noRoom(query.payload.length) ??
+      this.#db.commitLazily(() => {
+        const id = this.#insertMessage(
+          query.orgId,
+          query.sourceId,
+          query.payload,
+          query.receivedAt,
+          query.searchKeys,
+          query.problems,
+        );
+        this.#db.runSync(
+          `INSERT INTO logs (id, message_id, org_id, type, source_id, destination_id, data_model, event_type, test,
            seq, status, attempt_count, failed_reason, created_at, updated_at)
          VALUES (:id, :messageId, :orgId, 'request', :sourceId, :destinationId, :dataModel, :eventType, :test,
            NULL, :status, 1, :failedReason, :createdAt, :updatedAt)`,
-        {
-          ...query.log,
-          messageId: id,
-          orgId: query.orgId,
-          sourceId: query.sourceId,
-          dataModel: query.dataModel,
-          eventType: query.eventType,
-          test: query.test,
-          createdAt: query.receivedAt,
-          updatedAt: query.attempt.startedAt + query.attempt.durationMs,
-        },
-      );
-      insertAttempt(this.#db, query.attempt);
-    });
+          {
+            ...query.log,
+            messageId: id,
+            orgId: query.orgId,
+            sourceId: query.sourceId,
+            dataModel: query.dataModel,
+            eventType: query.eventType,
+            test: query.test,
+            createdAt: query.receivedAt,
+            updatedAt: query.attempt.startedAt + query.attempt.durationMs,
+          },
+        );
+        insertAttempt(this.#db, query.attempt);
+      })
+    );
   }
 }
 
